@@ -22,7 +22,11 @@ fn floodgate(args: &[&str], stdin: Option<&[u8]>) -> Output {
     if let Some(bytes) = stdin {
         // The CLI stops reading past its size cap, so a broken pipe here is expected.
         if let Err(err) = pipe.write_all(bytes) {
-            assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {err}");
+            assert_eq!(
+                err.kind(),
+                std::io::ErrorKind::BrokenPipe,
+                "write stdin: {err}"
+            );
         }
     }
     drop(pipe);
