@@ -1,7 +1,13 @@
 //! `floodgate`: the operator CLI.
 //!
-//! Thin on purpose: it parses arguments and hands each subcommand to its module.
+//! Thin on purpose: it parses arguments and hands each subcommand to its module. Commands that
+//! change a circuit go through the controller Lambda (Invoke), so it stays the single writer.
 
+// Doc comments on the clap types are the CLI's help text, shown as written: backticks and
+// angle brackets that rustdoc wants would show up verbatim in `--help`.
+#![allow(clippy::doc_markdown)]
+
+mod control;
 mod event;
 
 use std::process::ExitCode;
@@ -10,7 +16,7 @@ use clap::{Parser, Subcommand};
 
 /// Operate Floodgate circuit breakers.
 #[derive(Debug, Parser)]
-#[command(name = "floodgate", version, about, long_about = None)]
+#[command(name = "floodgate", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,11 +27,14 @@ enum Command {
     /// Work with the events the controller receives.
     #[command(subcommand)]
     Event(event::EventCommand),
+    #[command(flatten)]
+    Control(control::ControlCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Event(cmd) => event::run(&cmd),
+        Command::Control(cmd) => control::run(cmd),
     }
 }

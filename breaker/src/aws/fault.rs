@@ -1,0 +1,140 @@
+//! SDK errors → [`Error::Aws`], classified for the retry policy.
+
+use aws_sdk_lambda::config::http::HttpResponse;
+use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use crate::error::{AwsFault, Error};
+
+/// Converts a failed SDK call of `operation` into an [`Error::Aws`].
+pub(super) fn from_sdk<E>(operation: &'static str, error: &SdkError<E, HttpResponse>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let code = error.code().map(str::to_owned);
+    let fault = match error {
+        SdkError::ServiceError(service) => {
+            classify(code.as_deref(), service.raw().status().as_u16())
+        }
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => AwsFault::Transient,
+        SdkError::DispatchFailure(failure) if failure.is_io() || failure.is_timeout() => {
+            AwsFault::Transient
+        }
+        // A request that could not be built or sent for a local reason (no HTTP client, bad
+        // endpoint, no credentials) fails the same way next time.
+        _ => AwsFault::Other,
+    };
+    Error::aws(
+        operation,
+        fault,
+        code,
+        &DisplayErrorContext(error).to_string(),
+    )
+}
+
+/// Classifies a service error by its code, falling back on the HTTP status.
+pub(super) fn classify(code: Option<&str>, status: u16) -> AwsFault {
+    match code {
+        Some(
+            "TooManyRequestsException"
+            | "ThrottlingException"
+            | "Throttling"
+            | "ThrottledException"
+            | "RequestLimitExceeded"
+            | "RequestThrottled"
+            | "RequestThrottledException",
+        ) => AwsFault::Throttled,
+        // Lambda answers ResourceConflictException when another update is in progress.
+        Some("ResourceInUseException" | "ResourceConflictException") => AwsFault::InUse,
+        Some(
+            "ResourceNotFoundException"
+            | "AWS.SimpleQueueService.NonExistentQueue"
+            | "QueueDoesNotExist"
+            | "ResourceNotFound",
+        ) => AwsFault::NotFound,
+        Some(
+            "ServiceException"
+            | "ServiceUnavailable"
+            | "ServiceUnavailableException"
+            | "InternalFailure"
+            | "InternalServiceError"
+            | "InternalServiceFault",
+        ) => AwsFault::Transient,
+        _ => match status {
+            429 => AwsFault::Throttled,
+            404 => AwsFault::NotFound,
+            500..=599 => AwsFault::Transient,
+            _ => AwsFault::Other,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_lambda::error::ErrorMetadata;
+    use aws_sdk_lambda::operation::update_event_source_mapping::UpdateEventSourceMappingError;
+    use aws_sdk_lambda::primitives::SdkBody;
+    use aws_sdk_lambda::types::error::ResourceInUseException;
+
+    use super::*;
+
+    #[test]
+    fn every_throttling_code_is_throttled() {
+        for code in [
+            "TooManyRequestsException",
+            "ThrottlingException",
+            "Throttling",
+            "RequestLimitExceeded",
+        ] {
+            assert_eq!(classify(Some(code), 400), AwsFault::Throttled, "{code}");
+        }
+    }
+
+    #[test]
+    fn unknown_codes_fall_back_on_the_status() {
+        assert_eq!(classify(None, 503), AwsFault::Transient);
+        assert_eq!(classify(Some("Mystery"), 500), AwsFault::Transient);
+        assert_eq!(classify(None, 429), AwsFault::Throttled);
+        assert_eq!(
+            classify(Some("AccessDeniedException"), 403),
+            AwsFault::Other
+        );
+        assert_eq!(
+            classify(Some("InvalidParameterValueException"), 400),
+            AwsFault::Other
+        );
+    }
+
+    #[test]
+    fn a_resource_in_use_response_is_retryable_in_use() {
+        let exception = ResourceInUseException::builder()
+            .message("Cannot update the event source mapping because it is in use")
+            .meta(
+                ErrorMetadata::builder()
+                    .code("ResourceInUseException")
+                    .build(),
+            )
+            .build();
+        let response = HttpResponse::new(400.try_into().unwrap(), SdkBody::empty());
+        let error = SdkError::service_error(
+            UpdateEventSourceMappingError::ResourceInUseException(exception),
+            response,
+        );
+        let converted = from_sdk("UpdateEventSourceMapping", &error);
+        assert_eq!(converted.aws_fault(), Some(AwsFault::InUse));
+        assert!(converted.is_retryable());
+        assert!(matches!(
+            converted,
+            Error::Aws { code: Some(ref c), .. } if c == "ResourceInUseException"
+        ));
+    }
+
+    #[test]
+    fn a_timeout_is_transient() {
+        let error: SdkError<UpdateEventSourceMappingError, HttpResponse> =
+            SdkError::timeout_error("attempt timed out");
+        assert_eq!(
+            from_sdk("UpdateEventSourceMapping", &error).aws_fault(),
+            Some(AwsFault::Transient)
+        );
+    }
+}

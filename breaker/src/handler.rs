@@ -1,0 +1,445 @@
+//! The controller Lambda's entry point: route one invocation to the circuits it concerns.
+//!
+//! Inputs ([`route`]):
+//!
+//! 1. A CloudWatch alarm in any delivery shape (direct alarm action, SNS, `EventBridge`
+//!    "CloudWatch Alarm State Change"): the circuit owning the alarm is reconciled.
+//! 2. A tick — `{"floodgate": "tick"}` or an `EventBridge` `"Scheduled Event"` from
+//!    `aws.events` — reconciles every circuit.
+//! 3. An operator command ([`crate::protocol::OperatorCommand`]): `status` reads, the others
+//!    reconcile their circuit with the command.
+//!
+//! Anything else — oversized (over [`MAX_EVENT_BYTES`]), not JSON, malformed, an unknown
+//! alarm or circuit, another account or region — is rejected before any AWS call with a
+//! non-retryable [`Error`], logged with its size, kind and reason, never its body.
+//!
+//! [`run`] is the whole Lambda program: JSON logs, configuration loaded once (an invalid one
+//! is an init error naming the field), SDK clients, then the runtime loop.
+
+use std::sync::Arc;
+
+use alarms::{AlarmSignal, MAX_EVENT_BYTES};
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::{Map, Value};
+
+use crate::config::{Circuit, ControllerConfig};
+use crate::error::{CircuitFailure, Error, ErrorClass, bounded};
+use crate::metrics::{Recorder, StdoutRecorder};
+use crate::policy::Command;
+use crate::ports::Ports;
+use crate::protocol::{CircuitStatus, OperatorCommand, Request, Response};
+use crate::reconcile::{Context, Trigger, inspect, reconcile};
+use crate::retry::RetryPolicy;
+
+/// What an invocation asks for, once validated.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// Reconcile every circuit.
+    Tick,
+    /// An operator command naming a configured circuit (or none, for `status`).
+    Command(OperatorCommand),
+    /// An alarm owned by a configured circuit, from the configured account and region.
+    Alarm(AlarmSignal),
+}
+
+/// Classifies and validates one raw invocation payload. Pure: no AWS call, no clock.
+///
+/// # Errors
+/// A [rejection](ErrorClass::Rejected): [`Error::TooLarge`], [`Error::NotJson`],
+/// [`Error::UnknownEvent`], [`Error::MalformedRequest`], [`Error::Alarm`],
+/// [`Error::UnknownAlarm`], [`Error::UnknownCircuit`], [`Error::ForeignAccount`],
+/// [`Error::ForeignRegion`].
+pub fn route(body: &[u8], config: &ControllerConfig) -> Result<Input, Error> {
+    if body.len() > MAX_EVENT_BYTES {
+        return Err(Error::TooLarge {
+            size: body.len(),
+            limit: MAX_EVENT_BYTES,
+        });
+    }
+    // serde_json's syntax errors say where parsing stopped, never what it read.
+    let value: Value = serde_json::from_slice(body).map_err(|e| Error::NotJson {
+        reason: e.to_string(),
+    })?;
+    let Some(object) = value.as_object() else {
+        return Err(Error::UnknownEvent {
+            hint: "not a JSON object",
+        });
+    };
+    if object.contains_key("floodgate") {
+        let request: Request =
+            serde_json::from_value(value).map_err(|e| Error::MalformedRequest {
+                reason: bounded(&e.to_string()),
+            })?;
+        return match request {
+            Request::Tick {} => Ok(Input::Tick),
+            Request::Command(command) => check_command(command, config).map(Input::Command),
+        };
+    }
+    if is_scheduled_event(object) {
+        check_origin(
+            object.get("account").and_then(Value::as_str),
+            object.get("region").and_then(Value::as_str),
+            config,
+        )?;
+        return Ok(Input::Tick);
+    }
+    if alarms::looks_like_alarm(&value) {
+        let signal = alarms::parse_value(&value)?;
+        check_origin(Some(&signal.account), Some(&signal.region), config)?;
+        if config.owner_of_alarm(&signal.alarm_name).is_none() {
+            return Err(Error::UnknownAlarm {
+                alarm: bounded(&signal.alarm_name),
+            });
+        }
+        return Ok(Input::Alarm(signal));
+    }
+    Err(Error::UnknownEvent {
+        hint: "no `floodgate` key, not a scheduled event, not an alarm delivery",
+    })
+}
+
+fn is_scheduled_event(object: &Map<String, Value>) -> bool {
+    object.get("source").and_then(Value::as_str) == Some("aws.events")
+        && object.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
+}
+
+fn check_origin(
+    account: Option<&str>,
+    region: Option<&str>,
+    config: &ControllerConfig,
+) -> Result<(), Error> {
+    let present = |field: &str, value: Option<&str>| {
+        value.map(bounded).ok_or_else(|| Error::MalformedRequest {
+            reason: format!("event has no {field}"),
+        })
+    };
+    let (account, region) = (present("account", account)?, present("region", region)?);
+    if account != config.account_id() {
+        let expected = config.account_id().to_owned();
+        return Err(Error::ForeignAccount {
+            found: account,
+            expected,
+        });
+    }
+    if region != config.region() {
+        let expected = config.region().to_owned();
+        return Err(Error::ForeignRegion {
+            found: region,
+            expected,
+        });
+    }
+    Ok(())
+}
+
+/// Checks what can be checked without AWS, so a bad command costs no call.
+fn check_command(
+    command: OperatorCommand,
+    config: &ControllerConfig,
+) -> Result<OperatorCommand, Error> {
+    if let Some(name) = command.circuit()
+        && config.circuit(name).is_none()
+    {
+        return Err(Error::UnknownCircuit {
+            circuit: bounded(name),
+        });
+    }
+    let actor = match &command {
+        OperatorCommand::Status { .. } => None,
+        OperatorCommand::ForceOpen { actor, .. }
+        | OperatorCommand::ForceClose { actor, .. }
+        | OperatorCommand::Release { actor, .. }
+        | OperatorCommand::DryRun { actor, .. } => Some(actor),
+    };
+    if actor.is_some_and(|a| a.trim().is_empty()) {
+        return Err(Error::MalformedRequest {
+            reason: "actor must not be empty".to_owned(),
+        });
+    }
+    Ok(command)
+}
+
+/// The expiry `ttl_secs` from `now`.
+fn expiry(now: DateTime<Utc>, ttl_secs: Option<u64>) -> Result<Option<DateTime<Utc>>, Error> {
+    ttl_secs
+        .map(|secs| {
+            i64::try_from(secs)
+                .ok()
+                .and_then(TimeDelta::try_seconds)
+                .and_then(|ttl| now.checked_add_signed(ttl))
+                .ok_or_else(|| Error::MalformedRequest {
+                    reason: format!("ttl_secs {secs} is out of range"),
+                })
+        })
+        .transpose()
+}
+
+/// The controller: the configuration, the AWS ports and the policies around them.
+pub struct Controller<P> {
+    config: ControllerConfig,
+    ports: P,
+    retry: RetryPolicy,
+    recorder: Arc<dyn Recorder>,
+}
+
+impl<P> std::fmt::Debug for Controller<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Controller")
+            .field("config", &self.config)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Ports> Controller<P> {
+    /// A controller with the default retry policy, writing metrics to standard output.
+    pub fn new(config: ControllerConfig, ports: P) -> Self {
+        Self {
+            config,
+            ports,
+            retry: RetryPolicy::default(),
+            recorder: Arc::new(StdoutRecorder),
+        }
+    }
+
+    /// The same controller with another retry policy.
+    #[must_use]
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The same controller writing metrics to `recorder`.
+    #[must_use]
+    pub fn with_recorder(mut self, recorder: Arc<dyn Recorder>) -> Self {
+        self.recorder = recorder;
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ControllerConfig {
+        &self.config
+    }
+
+    /// The AWS ports.
+    pub fn ports(&self) -> &P {
+        &self.ports
+    }
+
+    fn context(&self) -> Context<'_, P> {
+        Context {
+            ports: &self.ports,
+            retry: &self.retry,
+            recorder: self.recorder.as_ref(),
+        }
+    }
+
+    /// Handles one raw invocation payload at `now`; failures are logged (without the body).
+    ///
+    /// # Errors
+    /// Whatever [`route`] rejects, and what [`Controller::dispatch`] fails with.
+    pub async fn handle(&self, body: &[u8], now: DateTime<Utc>) -> Result<Response, Error> {
+        let result = match route(body, &self.config) {
+            Ok(input) => self.dispatch(input, now).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = &result {
+            let class = error.class().error_type();
+            if error.class() == ErrorClass::Rejected {
+                tracing::warn!(size = body.len(), kind = error.kind(), class, reason = %error, "event rejected");
+            } else {
+                tracing::error!(size = body.len(), kind = error.kind(), class, reason = %error, "invocation failed");
+            }
+        }
+        result
+    }
+
+    /// Carries out a routed input at `now`.
+    ///
+    /// # Errors
+    /// For one circuit, the error of [`reconcile`] or [`inspect`]; for several (a tick, a
+    /// status of all), [`Error::Circuits`] listing each failed circuit after all were tried.
+    pub async fn dispatch(&self, input: Input, now: DateTime<Utc>) -> Result<Response, Error> {
+        let ctx = self.context();
+        match input {
+            Input::Tick => {
+                self.each(self.config.circuits(), |c| {
+                    reconcile(ctx, c, Trigger::default(), now)
+                })
+                .await
+            }
+            Input::Alarm(signal) => {
+                let circuit = self.owner(&signal)?;
+                let trigger = Trigger {
+                    command: None,
+                    alarm: Some(&signal),
+                };
+                one(reconcile(ctx, circuit, trigger, now).await)
+            }
+            Input::Command(OperatorCommand::Status { circuit }) => {
+                let circuits = match circuit {
+                    Some(name) => std::slice::from_ref(self.circuit(&name)?),
+                    None => self.config.circuits(),
+                };
+                self.each(circuits, |c| inspect(ctx, c, now)).await
+            }
+            Input::Command(command) => {
+                let (name, command) = policy_command(command, now)?;
+                let circuit = self.circuit(&name)?;
+                let trigger = Trigger {
+                    command: Some(&command),
+                    alarm: None,
+                };
+                one(reconcile(ctx, circuit, trigger, now).await)
+            }
+        }
+    }
+
+    /// Runs `each` over `circuits` one after another (they share one rate limit), trying
+    /// every circuit even when one fails.
+    async fn each<'c, F, Fut>(
+        &self,
+        circuits: &'c [Circuit],
+        mut each: F,
+    ) -> Result<Response, Error>
+    where
+        F: FnMut(&'c Circuit) -> Fut,
+        Fut: Future<Output = Result<CircuitStatus, Error>>,
+    {
+        let mut statuses = Vec::with_capacity(circuits.len());
+        let mut failures = Vec::new();
+        for circuit in circuits {
+            match each(circuit).await {
+                Ok(status) => statuses.push(status),
+                Err(error) => failures.push(CircuitFailure {
+                    circuit: circuit.name().to_owned(),
+                    error,
+                }),
+            }
+        }
+        if failures.is_empty() {
+            Ok(Response { circuits: statuses })
+        } else {
+            Err(Error::Circuits(failures))
+        }
+    }
+
+    fn owner(&self, signal: &AlarmSignal) -> Result<&Circuit, Error> {
+        self.config
+            .owner_of_alarm(&signal.alarm_name)
+            .ok_or_else(|| Error::UnknownAlarm {
+                alarm: bounded(&signal.alarm_name),
+            })
+    }
+
+    fn circuit(&self, name: &str) -> Result<&Circuit, Error> {
+        self.config
+            .circuit(name)
+            .ok_or_else(|| Error::UnknownCircuit {
+                circuit: bounded(name),
+            })
+    }
+}
+
+fn one(result: Result<CircuitStatus, Error>) -> Result<Response, Error> {
+    result.map(|status| Response {
+        circuits: vec![status],
+    })
+}
+
+/// The circuit and the policy's command for an operator command other than `status`.
+fn policy_command(
+    command: OperatorCommand,
+    now: DateTime<Utc>,
+) -> Result<(String, Command), Error> {
+    let forced_open = matches!(command, OperatorCommand::ForceOpen { .. });
+    Ok(match command {
+        OperatorCommand::Status { .. } => {
+            return Err(Error::MalformedRequest {
+                reason: "status carries no policy command".to_owned(),
+            });
+        }
+        OperatorCommand::ForceOpen {
+            circuit,
+            reason,
+            actor,
+            ttl_secs,
+        }
+        | OperatorCommand::ForceClose {
+            circuit,
+            reason,
+            actor,
+            ttl_secs,
+        } => {
+            let until = expiry(now, ttl_secs)?;
+            let command = if forced_open {
+                Command::ForceOpen {
+                    reason,
+                    actor,
+                    until,
+                }
+            } else {
+                Command::ForceClose {
+                    reason,
+                    actor,
+                    until,
+                }
+            };
+            (circuit, command)
+        }
+        OperatorCommand::Release { circuit, actor } => (circuit, Command::Release { actor }),
+        OperatorCommand::DryRun {
+            circuit,
+            enabled,
+            actor,
+        } => (circuit, Command::DryRun { enabled, actor }),
+    })
+}
+
+/// JSON logs for Lambda: one object per line, fields at the top level, level from `RUST_LOG`
+/// or `AWS_LAMBDA_LOG_LEVEL` (default `info`). Does nothing if a subscriber is already set.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| {
+            EnvFilter::try_new(
+                std::env::var("AWS_LAMBDA_LOG_LEVEL")
+                    .map_or_else(|_| "info".to_owned(), |l| l.to_lowercase()),
+            )
+        })
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false)
+        .with_env_filter(filter)
+        .try_init();
+}
+
+/// The controller Lambda: logs, configuration, AWS clients, then the runtime loop.
+///
+/// # Errors
+/// An invalid configuration (before the loop starts, so Lambda reports an init failure), or
+/// a failure of the runtime itself.
+pub async fn run() -> Result<(), lambda_runtime::Error> {
+    use lambda_runtime::{LambdaEvent, service_fn};
+    use serde_json::value::RawValue;
+
+    init_tracing();
+    let config = ControllerConfig::from_env().inspect_err(|error| {
+        tracing::error!(kind = error.kind(), reason = %error, "invalid controller configuration");
+    })?;
+    let sdk = crate::aws::load_sdk_config().await;
+    let ports = crate::aws::AwsPorts::new(&sdk, config.control_plane_rate_per_sec());
+    let controller = Controller::new(config, ports);
+    let controller = &controller;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<Box<RawValue>>| async move {
+            // The clock is read here, at the edge, once per invocation. Boxed: the nested
+            // reconcile futures are deep enough to overflow the compiler's layout query.
+            Box::pin(controller.handle(event.payload.get().as_bytes(), Utc::now())).await
+        },
+    ))
+    .await
+}

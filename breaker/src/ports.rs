@@ -1,0 +1,239 @@
+//! The capabilities the controller needs from AWS, as small async traits.
+//!
+//! The reconcile loop is generic over them; [`crate::aws`] implements them with the AWS SDK
+//! (behind one shared rate limiter), [`crate::fake`] in memory for tests and benches. Each
+//! method is one AWS call and returns the crate [`Error`] (an [`Error::Aws`] classified by
+//! [`crate::error::AwsFault`]); retrying is the caller's job, in [`crate::retry`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::Error;
+use crate::policy::AlarmState;
+use crate::protocol::QueueStatus;
+
+/// Lambda's `State` of an event source mapping.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum MappingState {
+    /// `Creating`.
+    Creating,
+    /// `Enabling`.
+    Enabling,
+    /// `Enabled`.
+    Enabled,
+    /// `Disabling`.
+    Disabling,
+    /// `Disabled`.
+    Disabled,
+    /// `Updating`.
+    Updating,
+    /// `Deleting`.
+    Deleting,
+    /// A state this version does not know.
+    Other(String),
+}
+
+impl MappingState {
+    /// Parses Lambda's spelling; unknown values are kept in [`MappingState::Other`].
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "Creating" => Self::Creating,
+            "Enabling" => Self::Enabling,
+            "Enabled" => Self::Enabled,
+            "Disabling" => Self::Disabling,
+            "Disabled" => Self::Disabled,
+            "Updating" => Self::Updating,
+            "Deleting" => Self::Deleting,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    /// Lambda's spelling.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Creating => "Creating",
+            Self::Enabling => "Enabling",
+            Self::Enabled => "Enabled",
+            Self::Disabling => "Disabling",
+            Self::Disabled => "Disabled",
+            Self::Updating => "Updating",
+            Self::Deleting => "Deleting",
+            Self::Other(other) => other,
+        }
+    }
+
+    /// Whether the mapping consumes, once it is settled; `None` while it is in transition (or
+    /// in a state this version does not know), when the answer cannot be read from the state
+    /// and Lambda refuses updates anyway.
+    pub fn settled_enabled(&self) -> Option<bool> {
+        match self {
+            Self::Enabled => Some(true),
+            Self::Disabled => Some(false),
+            Self::Creating
+            | Self::Enabling
+            | Self::Disabling
+            | Self::Updating
+            | Self::Deleting
+            | Self::Other(_) => None,
+        }
+    }
+}
+
+impl MappingState {
+    /// Whether the mapping may be consuming. Only a settled mapping is ever planned against;
+    /// for the others (seen by `status`) anything that may be polling counts, the cautious
+    /// reading for the rule that reserved concurrency must not drop below
+    /// `MaximumConcurrency` while it consumes.
+    pub fn may_consume(&self) -> bool {
+        match self {
+            Self::Enabled | Self::Enabling | Self::Updating | Self::Creating | Self::Other(_) => {
+                true
+            }
+            Self::Disabled | Self::Disabling | Self::Deleting => false,
+        }
+    }
+}
+
+impl fmt::Display for MappingState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An event source mapping as `GetEventSourceMapping` returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    /// Its UUID.
+    pub uuid: String,
+    /// Its ARN (the resource its state tags live on).
+    pub arn: String,
+    /// The ARN of the function it invokes.
+    pub function_arn: String,
+    /// Its state.
+    pub state: MappingState,
+    /// `ScalingConfig.MaximumConcurrency`; `None` = not set.
+    pub maximum_concurrency: Option<u32>,
+}
+
+/// What one `UpdateEventSourceMapping` call changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct MappingUpdate {
+    /// `Enabled`.
+    pub enabled: Option<bool>,
+    /// `ScalingConfig.MaximumConcurrency`.
+    pub maximum_concurrency: Option<u32>,
+}
+
+/// One alarm as `DescribeAlarms` returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmDescription {
+    /// The alarm's name.
+    pub name: String,
+    /// Its state.
+    pub state: AlarmState,
+    /// When its state last changed.
+    pub since: DateTime<Utc>,
+}
+
+/// Lambda event source mappings: state, concurrency and tags. Every call is a Lambda
+/// control-plane call.
+pub trait EventSourceMappings: Sync {
+    /// `GetEventSourceMapping`.
+    ///
+    /// # Errors
+    /// [`Error::Aws`].
+    fn get_mapping(&self, uuid: &str) -> impl Future<Output = Result<Mapping, Error>> + Send;
+
+    /// `UpdateEventSourceMapping` with the fields of `update` that are set.
+    ///
+    /// # Errors
+    /// [`Error::Aws`]; `InUse` while the mapping is in transition.
+    fn update_mapping(
+        &self,
+        uuid: &str,
+        update: MappingUpdate,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// `ListTags` of a resource ARN (all its tags, not only Floodgate's).
+    ///
+    /// # Errors
+    /// [`Error::Aws`].
+    fn tags(
+        &self,
+        arn: &str,
+    ) -> impl Future<Output = Result<BTreeMap<String, String>, Error>> + Send;
+
+    /// `TagResource`: adds or overwrites `tags` on a resource ARN.
+    ///
+    /// # Errors
+    /// [`Error::Aws`].
+    fn tag(
+        &self,
+        arn: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// A function's reserved concurrency. Every call is a Lambda control-plane call.
+pub trait Concurrency: Sync {
+    /// `GetFunctionConcurrency`; `None` = no reservation.
+    ///
+    /// # Errors
+    /// [`Error::Aws`].
+    fn reserved_concurrency(
+        &self,
+        function: &str,
+    ) -> impl Future<Output = Result<Option<u32>, Error>> + Send;
+
+    /// `PutFunctionConcurrency`.
+    ///
+    /// # Errors
+    /// [`Error::Aws`].
+    fn set_reserved_concurrency(
+        &self,
+        function: &str,
+        reserved: u32,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// `DeleteFunctionConcurrency`.
+    ///
+    /// # Errors
+    /// [`Error::Aws`].
+    fn delete_reserved_concurrency(
+        &self,
+        function: &str,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// `CloudWatch` alarms.
+pub trait Alarms: Sync {
+    /// `DescribeAlarms` of metric and composite alarms by name. Alarms that do not exist are
+    /// absent from the answer.
+    ///
+    /// # Errors
+    /// [`Error::Aws`].
+    fn describe_alarms(
+        &self,
+        names: &[String],
+    ) -> impl Future<Output = Result<Vec<AlarmDescription>, Error>> + Send;
+}
+
+/// SQS queues.
+pub trait Queues: Sync {
+    /// `GetQueueAttributes` of the visible and in-flight message counts.
+    ///
+    /// # Errors
+    /// [`Error::Aws`].
+    fn queue_depth(
+        &self,
+        queue_url: &str,
+    ) -> impl Future<Output = Result<QueueStatus, Error>> + Send;
+}
+
+/// Everything the controller needs, in one bound.
+pub trait Ports: EventSourceMappings + Concurrency + Alarms + Queues {}
+
+impl<T: EventSourceMappings + Concurrency + Alarms + Queues> Ports for T {}
