@@ -28,7 +28,11 @@
 //!     "timings": {"open_wait_secs": 60, "open_wait_cap_secs": 900, "jitter": 0.2,
 //!                 "healthy_dwell_secs": 120, "min_dwell_secs": 30, "probe_window_secs": 60,
 //!                 "ramp_step_secs": 60, "throttle_step_secs": 60},
-//!     "seed": 0
+//!     "seed": 0,
+//!     "overflow": {"queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/orders-overflow",
+//!                  "ceiling": 1000, "move_rate_per_sec": 100, "max_moves_per_invocation": 1000,
+//!                  "replay_after_secs": 120, "replay_rate_per_sec": 50,
+//!                  "max_replays_per_invocation": 500}
 //!   }]
 //! }
 //! ```
@@ -45,9 +49,21 @@
 //! | `circuits[].queue_url` | optional: the source queue, read for its depth |
 //! | `circuits[].alarms` | 1 to [`MAX_ALARMS_PER_CIRCUIT`]; `kind` is `errors`, `throttles`, `depth`, `age` or `custom`; `action` (`open` or `throttle`) is required for `custom` and refused otherwise; names unique across all circuits |
 //! | `levels`, `reserved_concurrency`, `kill_switch`, `actions`, `timings`, `seed` | as [`CircuitConfigSpec`]; all but `levels` optional |
+//! | `circuits[].overflow` | optional; needs `queue_url`. See [`crate::overflow`] for what it does |
+//! | `overflow.queue_url` | the circuit's overflow queue: a standard queue other than the source |
+//! | `overflow.ceiling` | default [`DEFAULT_OVERFLOW_CEILING`]: visible messages the source may hold while the circuit is tripped; the excess is moved |
+//! | `overflow.move_rate_per_sec` | default [`DEFAULT_MOVE_RATE`], 1 to [`MAX_TRANSFER_RATE`] |
+//! | `overflow.max_moves_per_invocation` | default [`DEFAULT_MAX_MOVES`], at least 1, and at most [`MAX_TRANSFER_SECS`] seconds' worth at `move_rate_per_sec` |
+//! | `overflow.replay_after_secs` | default [`DEFAULT_REPLAY_AFTER_SECS`], at most [`MAX_REPLAY_AFTER_SECS`]: how long the circuit must have been Closed before the overflow is replayed |
+//! | `overflow.replay_rate_per_sec` | default [`DEFAULT_REPLAY_RATE`], 1 to [`MAX_TRANSFER_RATE`] |
+//! | `overflow.max_replays_per_invocation` | default [`DEFAULT_MAX_REPLAYS`], at least 1, and at most [`MAX_TRANSFER_SECS`] seconds' worth at `replay_rate_per_sec`; keep it small: a trip stops replay at the latest one invocation later |
+//!
+//! FIFO queues (`.fifo`) are refused as source or overflow queue when `overflow` is set:
+//! moving messages out and back would break their order and deduplication.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -66,6 +82,79 @@ pub const DEFAULT_CONTROL_PLANE_RATE: u32 = 5;
 pub const MAX_CONTROL_PLANE_RATE: u32 = 15;
 /// Most alarms per circuit: what one `DescribeAlarms` call accepts.
 pub const MAX_ALARMS_PER_CIRCUIT: usize = 100;
+/// Default overflow ceiling: visible messages a tripped circuit's source may keep.
+pub const DEFAULT_OVERFLOW_CEILING: u64 = 1000;
+/// Default messages moved to the overflow queue per second.
+pub const DEFAULT_MOVE_RATE: u32 = 100;
+/// Default most messages moved per invocation (10 s at the default rate).
+pub const DEFAULT_MAX_MOVES: u32 = 1000;
+/// Default time a circuit must have been Closed before its overflow is replayed.
+pub const DEFAULT_REPLAY_AFTER_SECS: u64 = 120;
+/// Default messages replayed to the source per second: slower than moves, so a recovering
+/// consumer is not flooded again by its own backlog.
+pub const DEFAULT_REPLAY_RATE: u32 = 50;
+/// Default most messages replayed per invocation (10 s at the default rate). Small on
+/// purpose: the circuit's state is checked once per invocation, so this bounds what a trip
+/// can still let through.
+pub const DEFAULT_MAX_REPLAYS: u32 = 500;
+/// Highest move or replay rate: what one controller moving batches of 10 one after another
+/// sustains (SQS's own limits are far higher).
+pub const MAX_TRANSFER_RATE: u32 = 3000;
+/// Longest a move or replay may take within one invocation, at its configured rate: the
+/// controller serves every circuit one after another, within one Lambda timeout.
+pub const MAX_TRANSFER_SECS: u32 = 60;
+/// Longest `replay_after_secs`: a week.
+pub const MAX_REPLAY_AFTER_SECS: u64 = 7 * 24 * 3600;
+
+/// A circuit's overflow: where the excess of its source goes while it is tripped, and how
+/// fast it goes there and comes back. See [`crate::overflow`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverflowConfig {
+    queue_url: String,
+    ceiling: u64,
+    move_rate_per_sec: NonZeroU32,
+    max_moves_per_invocation: NonZeroU32,
+    replay_after: Duration,
+    replay_rate_per_sec: NonZeroU32,
+    max_replays_per_invocation: NonZeroU32,
+}
+
+impl OverflowConfig {
+    /// The overflow queue.
+    pub fn queue_url(&self) -> &str {
+        &self.queue_url
+    }
+
+    /// Visible messages the source may keep while the circuit is tripped.
+    pub fn ceiling(&self) -> u64 {
+        self.ceiling
+    }
+
+    /// Messages moved per second.
+    pub fn move_rate_per_sec(&self) -> NonZeroU32 {
+        self.move_rate_per_sec
+    }
+
+    /// Most messages moved per invocation.
+    pub fn max_moves_per_invocation(&self) -> NonZeroU32 {
+        self.max_moves_per_invocation
+    }
+
+    /// How long the circuit must have been Closed before the overflow is replayed.
+    pub fn replay_after(&self) -> Duration {
+        self.replay_after
+    }
+
+    /// Messages replayed per second.
+    pub fn replay_rate_per_sec(&self) -> NonZeroU32 {
+        self.replay_rate_per_sec
+    }
+
+    /// Most messages replayed per invocation.
+    pub fn max_replays_per_invocation(&self) -> NonZeroU32 {
+        self.max_replays_per_invocation
+    }
+}
 
 /// One alarm of a circuit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +174,7 @@ pub struct Circuit {
     queue_url: Option<String>,
     alarms: Vec<CircuitAlarm>,
     alarm_names: Vec<String>,
+    overflow: Option<OverflowConfig>,
 }
 
 impl Circuit {
@@ -121,6 +211,11 @@ impl Circuit {
     /// The alarm names, in configuration order (what `DescribeAlarms` is asked for).
     pub fn alarm_names(&self) -> &[String] {
         &self.alarm_names
+    }
+
+    /// The overflow settings, if the circuit has an overflow queue.
+    pub fn overflow(&self) -> Option<&OverflowConfig> {
+        self.overflow.as_ref()
     }
 }
 
@@ -231,6 +326,51 @@ struct RawCircuit {
     timings: Timings,
     #[serde(default)]
     seed: u64,
+    #[serde(default)]
+    overflow: Option<RawOverflow>,
+}
+
+/// An overflow block as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOverflow {
+    queue_url: String,
+    #[serde(default = "default_ceiling")]
+    ceiling: u64,
+    #[serde(default = "default_move_rate")]
+    move_rate_per_sec: u32,
+    #[serde(default = "default_max_moves")]
+    max_moves_per_invocation: u32,
+    #[serde(default = "default_replay_after")]
+    replay_after_secs: u64,
+    #[serde(default = "default_replay_rate")]
+    replay_rate_per_sec: u32,
+    #[serde(default = "default_max_replays")]
+    max_replays_per_invocation: u32,
+}
+
+fn default_ceiling() -> u64 {
+    DEFAULT_OVERFLOW_CEILING
+}
+
+fn default_move_rate() -> u32 {
+    DEFAULT_MOVE_RATE
+}
+
+fn default_max_moves() -> u32 {
+    DEFAULT_MAX_MOVES
+}
+
+fn default_replay_after() -> u64 {
+    DEFAULT_REPLAY_AFTER_SECS
+}
+
+fn default_replay_rate() -> u32 {
+    DEFAULT_REPLAY_RATE
+}
+
+fn default_max_replays() -> u32 {
+    DEFAULT_MAX_REPLAYS
 }
 
 /// An alarm as written: `kind` is a plain string so an unknown one can be named in the error.
@@ -350,14 +490,13 @@ impl RawCircuit {
                 "must not be empty",
             ));
         }
-        if let Some(url) = &self.queue_url
-            && !(url.starts_with("https://") || url.starts_with("http://"))
-        {
-            return Err(Error::config(
-                format!("{path}.queue_url"),
-                format!("must be an SQS queue URL, got {url:?}"),
-            ));
+        if let Some(url) = &self.queue_url {
+            check_queue_url(&format!("{path}.queue_url"), url)?;
         }
+        let overflow = match self.overflow {
+            Some(raw) => Some(raw.validate(path, self.queue_url.as_deref())?),
+            None => None,
+        };
         if self.alarms.is_empty() || self.alarms.len() > MAX_ALARMS_PER_CIRCUIT {
             return Err(Error::config(
                 format!("{path}.alarms"),
@@ -385,6 +524,7 @@ impl RawCircuit {
             queue_url: self.queue_url,
             alarm_names: alarms.iter().map(|a| a.name.clone()).collect(),
             alarms,
+            overflow,
         })
     }
 }
@@ -430,6 +570,119 @@ impl RawAlarm {
             kind,
         })
     }
+}
+
+impl RawOverflow {
+    fn validate(self, circuit: &str, source: Option<&str>) -> Result<OverflowConfig, Error> {
+        let path = format!("{circuit}.overflow");
+        let Some(source) = source else {
+            return Err(Error::config(
+                format!("{circuit}.queue_url"),
+                "is required when overflow is set: it is the queue the excess is moved from",
+            ));
+        };
+        if is_fifo(source) {
+            return Err(Error::config(
+                format!("{circuit}.queue_url"),
+                "is a FIFO queue; overflow supports standard queues only (moving messages out \
+                 and back would break their order and deduplication)",
+            ));
+        }
+        let queue_path = format!("{path}.queue_url");
+        check_queue_url(&queue_path, &self.queue_url)?;
+        if is_fifo(&self.queue_url) {
+            return Err(Error::config(
+                queue_path,
+                "is a FIFO queue; overflow supports standard queues only",
+            ));
+        }
+        if self.queue_url == source {
+            return Err(Error::config(
+                queue_path,
+                "must differ from the circuit's queue_url",
+            ));
+        }
+        let move_rate = rate(&format!("{path}.move_rate_per_sec"), self.move_rate_per_sec)?;
+        let replay_rate = rate(
+            &format!("{path}.replay_rate_per_sec"),
+            self.replay_rate_per_sec,
+        )?;
+        let max_moves = budget(
+            &format!("{path}.max_moves_per_invocation"),
+            self.max_moves_per_invocation,
+            move_rate,
+            "move_rate_per_sec",
+        )?;
+        let max_replays = budget(
+            &format!("{path}.max_replays_per_invocation"),
+            self.max_replays_per_invocation,
+            replay_rate,
+            "replay_rate_per_sec",
+        )?;
+        if self.replay_after_secs > MAX_REPLAY_AFTER_SECS {
+            return Err(Error::config(
+                format!("{path}.replay_after_secs"),
+                format!(
+                    "must be at most {MAX_REPLAY_AFTER_SECS} (a week), got {}",
+                    self.replay_after_secs
+                ),
+            ));
+        }
+        Ok(OverflowConfig {
+            queue_url: self.queue_url,
+            ceiling: self.ceiling,
+            move_rate_per_sec: move_rate,
+            max_moves_per_invocation: max_moves,
+            replay_after: Duration::from_secs(self.replay_after_secs),
+            replay_rate_per_sec: replay_rate,
+            max_replays_per_invocation: max_replays,
+        })
+    }
+}
+
+/// A move or replay rate: 1 to [`MAX_TRANSFER_RATE`] messages per second.
+fn rate(field: &str, value: u32) -> Result<NonZeroU32, Error> {
+    NonZeroU32::new(value)
+        .filter(|r| r.get() <= MAX_TRANSFER_RATE)
+        .ok_or_else(|| {
+            Error::config(
+                field,
+                format!("must be between 1 and {MAX_TRANSFER_RATE}, got {value}"),
+            )
+        })
+}
+
+/// A per-invocation budget: at least 1, and done within [`MAX_TRANSFER_SECS`] at `rate`.
+fn budget(field: &str, value: u32, rate: NonZeroU32, rate_name: &str) -> Result<NonZeroU32, Error> {
+    let most = rate.get().saturating_mul(MAX_TRANSFER_SECS);
+    NonZeroU32::new(value)
+        .filter(|b| b.get() <= most)
+        .ok_or_else(|| {
+            Error::config(
+                field,
+                format!(
+                    "must be between 1 and {most} ({MAX_TRANSFER_SECS} s at {rate_name} {rate}), got {value}"
+                ),
+            )
+        })
+}
+
+fn check_queue_url(field: &str, url: &str) -> Result<(), Error> {
+    if url.starts_with("https://") || url.starts_with("http://") {
+        Ok(())
+    } else {
+        Err(Error::config(
+            field,
+            format!("must be an SQS queue URL, got {url:?}"),
+        ))
+    }
+}
+
+/// FIFO queue names end in `.fifo`, and so do their URLs.
+fn is_fifo(url: &str) -> bool {
+    std::path::Path::new(url.trim_end_matches('/'))
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("fifo"))
 }
 
 /// `xx-name-9` style region codes (`us-east-1`, `ap-southeast-2`, `us-gov-west-1`).

@@ -7,20 +7,37 @@
 //! a transitional state for N reads ([`FakeAws::set_transitional`]), during which updates are
 //! refused with `ResourceInUseException` as Lambda does. [`MemoryRecorder`] keeps EMF lines.
 //!
+//! Queues come in two kinds: depth-only ([`FakeAws::set_queue`]), which answer
+//! `GetQueueAttributes` with fixed counts, and queues holding messages ([`FakeAws::add_queue`],
+//! [`FakeAws::push_messages`]), which also serve the overflow's message calls: a receive
+//! hides messages (in flight) until they are deleted, made visible again, or
+//! [`FakeAws::expire_in_flight`] plays their visibility timeout out. Batch calls can be made
+//! to fail entry by entry ([`FakeAws::fail_entries`]), and an alarm can be made to change
+//! in the middle of a scenario ([`FakeAws::set_alarm_on_call`]).
+//!
+//! [`Faulty`] wraps any implementation of the ports — the real SDK adapters included — and
+//! fails chosen entries of SQS batch calls, for partial-failure tests against LocalStack.
+//!
 //! It is public (not test-only) so integration tests and benches can use it; nothing in the
 //! controller's Lambda path refers to it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+
+mod faulty;
+
+pub use faulty::Faulty;
 
 use crate::error::{AwsFault, Error};
 use crate::metrics::Recorder;
 use crate::policy::AlarmState;
 use crate::ports::{
-    AlarmDescription, Alarms, Concurrency, EventSourceMappings, Mapping, MappingState,
-    MappingUpdate, Queues,
+    AlarmDescription, Alarms, Concurrency, EntryError, EntryResult, EventSourceMappings,
+    MAX_BATCH_ENTRIES, Mapping, MappingState, MappingUpdate, MessageAttribute, OutgoingMessage,
+    Queues, ReceivedMessage,
 };
 use crate::protocol::QueueStatus;
 
@@ -80,6 +97,36 @@ pub enum Call {
         /// The queue.
         queue_url: String,
     },
+    /// `ReceiveMessage(QueueUrl, MaxNumberOfMessages)`.
+    ReceiveMessage {
+        /// The queue.
+        queue_url: String,
+        /// `MaxNumberOfMessages`.
+        max: usize,
+    },
+    /// `SendMessageBatch(QueueUrl, Entries)`.
+    SendMessageBatch {
+        /// The queue.
+        queue_url: String,
+        /// The entries' bodies, in order.
+        bodies: Vec<String>,
+    },
+    /// `DeleteMessageBatch(QueueUrl, Entries)`.
+    DeleteMessageBatch {
+        /// The queue.
+        queue_url: String,
+        /// The entries' receipt handles, in order.
+        receipt_handles: Vec<String>,
+    },
+    /// `ChangeMessageVisibilityBatch(QueueUrl, Entries)`.
+    ChangeMessageVisibilityBatch {
+        /// The queue.
+        queue_url: String,
+        /// The entries' receipt handles, in order.
+        receipt_handles: Vec<String>,
+        /// The `VisibilityTimeout` of every entry, in seconds.
+        timeout_secs: u64,
+    },
 }
 
 impl Call {
@@ -95,16 +142,25 @@ impl Call {
             Self::DeleteFunctionConcurrency { .. } => "DeleteFunctionConcurrency",
             Self::DescribeAlarms { .. } => "DescribeAlarms",
             Self::GetQueueAttributes { .. } => "GetQueueAttributes",
+            Self::ReceiveMessage { .. } => "ReceiveMessage",
+            Self::SendMessageBatch { .. } => "SendMessageBatch",
+            Self::DeleteMessageBatch { .. } => "DeleteMessageBatch",
+            Self::ChangeMessageVisibilityBatch { .. } => "ChangeMessageVisibilityBatch",
         }
     }
 
-    /// Whether the call changes something (as opposed to reading).
+    /// Whether the call changes something (as opposed to reading). A receive counts as a
+    /// write: it hides the messages it returns and raises their receive count.
     pub fn is_write(&self) -> bool {
         match self {
             Self::UpdateEventSourceMapping { .. }
             | Self::TagResource { .. }
             | Self::PutFunctionConcurrency { .. }
-            | Self::DeleteFunctionConcurrency { .. } => true,
+            | Self::DeleteFunctionConcurrency { .. }
+            | Self::ReceiveMessage { .. }
+            | Self::SendMessageBatch { .. }
+            | Self::DeleteMessageBatch { .. }
+            | Self::ChangeMessageVisibilityBatch { .. } => true,
             Self::GetEventSourceMapping { .. }
             | Self::ListTags { .. }
             | Self::GetFunctionConcurrency { .. }
@@ -138,13 +194,78 @@ struct Fault {
     remaining: u32,
 }
 
+/// A message in a fake queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeMessage {
+    /// Its `MessageId` (unique across the fake world).
+    pub message_id: String,
+    /// Its body.
+    pub body: String,
+    /// Its message attributes.
+    pub attributes: BTreeMap<String, MessageAttribute>,
+    /// Its `AWSTraceHeader`.
+    pub trace_header: Option<String>,
+    /// How often it was received.
+    pub receive_count: u32,
+}
+
+/// How one entry of a batch call turns out, for [`FakeAws::fail_entries`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryFault {
+    /// The entry takes effect.
+    Succeed,
+    /// SQS fails the entry (`InternalError`, not the sender's fault); it takes no effect.
+    Transient,
+    /// SQS refuses the entry as the sender's fault (`InvalidParameterValue`); it takes no
+    /// effect.
+    Rejected,
+}
+
+impl EntryFault {
+    fn error(self) -> Option<EntryError> {
+        match self {
+            Self::Succeed => None,
+            Self::Transient => Some(EntryError {
+                code: "InternalError".to_owned(),
+                message: "injected".to_owned(),
+                sender_fault: false,
+            }),
+            Self::Rejected => Some(EntryError {
+                code: "InvalidParameterValue".to_owned(),
+                message: "injected".to_owned(),
+                sender_fault: true,
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct FakeQueue {
+    visible: VecDeque<FakeMessage>,
+    /// Receipt handle → the message and its visibility timeout.
+    in_flight: BTreeMap<String, (FakeMessage, Duration)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AlarmChange {
+    operation: &'static str,
+    remaining: u32,
+    alarm: String,
+    state: AlarmState,
+    since: DateTime<Utc>,
+}
+
 #[derive(Debug, Default)]
 struct World {
     mappings: BTreeMap<String, FakeMapping>,
     reserved: BTreeMap<String, u32>,
     alarms: BTreeMap<String, (AlarmState, DateTime<Utc>)>,
     queues: BTreeMap<String, QueueStatus>,
+    message_queues: BTreeMap<String, FakeQueue>,
+    next_id: u64,
     faults: Vec<Fault>,
+    entry_faults: BTreeMap<&'static str, VecDeque<EntryFault>>,
+    alarm_changes: Vec<AlarmChange>,
     calls: Vec<Call>,
     quiet: bool,
 }
@@ -244,6 +365,104 @@ impl FakeAws {
             .insert(url.to_owned(), QueueStatus { visible, in_flight });
     }
 
+    /// Adds an empty queue that holds messages (a no-op if it exists). Its depth is counted
+    /// from its messages.
+    pub fn add_queue(&self, url: &str) {
+        self.lock()
+            .message_queues
+            .entry(url.to_owned())
+            .or_default();
+    }
+
+    /// Adds `messages` to queue `url` (creating it if needed), visible at once; returns their
+    /// message ids. Not recorded.
+    pub fn push_messages(
+        &self,
+        url: &str,
+        messages: impl IntoIterator<Item = OutgoingMessage>,
+    ) -> Vec<String> {
+        let mut world = self.lock();
+        messages.into_iter().map(|m| world.push(url, m)).collect()
+    }
+
+    /// [`FakeAws::push_messages`] of messages with these bodies and no attributes.
+    pub fn push_bodies<S: Into<String>>(
+        &self,
+        url: &str,
+        bodies: impl IntoIterator<Item = S>,
+    ) -> Vec<String> {
+        self.push_messages(url, bodies.into_iter().map(OutgoingMessage::new))
+    }
+
+    /// The visible messages of queue `url`, oldest first.
+    pub fn visible_messages(&self, url: &str) -> Vec<FakeMessage> {
+        self.lock()
+            .message_queues
+            .get(url)
+            .map(|q| q.visible.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The in-flight messages of queue `url`, with their visibility timeouts.
+    pub fn in_flight_messages(&self, url: &str) -> Vec<(FakeMessage, Duration)> {
+        self.lock()
+            .message_queues
+            .get(url)
+            .map(|q| q.in_flight.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every message of queue `url`, visible or in flight.
+    pub fn all_messages(&self, url: &str) -> Vec<FakeMessage> {
+        let mut all = self.visible_messages(url);
+        all.extend(self.in_flight_messages(url).into_iter().map(|(m, _)| m));
+        all
+    }
+
+    /// Lets every visibility timeout of queue `url` run out: in-flight messages become
+    /// visible again, as SQS does for a receiver that never deletes them.
+    pub fn expire_in_flight(&self, url: &str) {
+        let mut world = self.lock();
+        if let Some(queue) = world.message_queues.get_mut(url) {
+            let expired = std::mem::take(&mut queue.in_flight);
+            queue.visible.extend(expired.into_values().map(|(m, _)| m));
+        }
+    }
+
+    /// The next entries of `operation`'s batch calls (`SendMessageBatch`,
+    /// `DeleteMessageBatch`, `ChangeMessageVisibilityBatch`) turn out as `faults` say, one
+    /// per entry across calls; entries after them succeed.
+    pub fn fail_entries(
+        &self,
+        operation: &'static str,
+        faults: impl IntoIterator<Item = EntryFault>,
+    ) {
+        self.lock()
+            .entry_faults
+            .entry(operation)
+            .or_default()
+            .extend(faults);
+    }
+
+    /// When the `nth` call (1-based) of `operation` arrives, alarm `name` enters `state` at
+    /// `since` before the call is served: an alarm firing in the middle of a scenario.
+    pub fn set_alarm_on_call(
+        &self,
+        operation: &'static str,
+        nth: u32,
+        name: &str,
+        state: AlarmState,
+        since: DateTime<Utc>,
+    ) {
+        self.lock().alarm_changes.push(AlarmChange {
+            operation,
+            remaining: nth,
+            alarm: name.to_owned(),
+            state,
+            since,
+        });
+    }
+
     /// The next `times` calls of `operation` (an AWS operation name such as
     /// `UpdateEventSourceMapping`) fail with `fault`, without taking effect.
     pub fn fail(&self, operation: &'static str, fault: AwsFault, times: u32) {
@@ -270,6 +489,20 @@ impl FakeAws {
         let operation = call.operation();
         if !world.quiet {
             world.calls.push(call);
+        }
+        let mut fired = Vec::new();
+        for change in world
+            .alarm_changes
+            .iter_mut()
+            .filter(|c| c.operation == operation && c.remaining > 0)
+        {
+            change.remaining -= 1;
+            if change.remaining == 0 {
+                fired.push((change.alarm.clone(), change.state, change.since));
+            }
+        }
+        for (alarm, state, since) in fired {
+            world.alarms.insert(alarm, (state, since));
         }
         if let Some(fault) = world
             .faults
@@ -306,7 +539,99 @@ fn not_found(operation: &'static str, what: &str) -> Error {
     )
 }
 
+fn no_queue(operation: &'static str, url: &str) -> Error {
+    Error::aws(
+        operation,
+        AwsFault::NotFound,
+        Some("AWS.SimpleQueueService.NonExistentQueue".to_owned()),
+        &format!("queue {url} does not exist"),
+    )
+}
+
+/// SQS refuses an empty batch and one of more than ten entries as a whole.
+fn check_batch(operation: &'static str, len: usize) -> Result<(), Error> {
+    match len {
+        0 => Err(Error::aws(
+            operation,
+            AwsFault::Other,
+            Some("AWS.SimpleQueueService.EmptyBatchRequest".to_owned()),
+            "the batch request contains no entries",
+        )),
+        n if n > MAX_BATCH_ENTRIES => Err(Error::aws(
+            operation,
+            AwsFault::Other,
+            Some("AWS.SimpleQueueService.TooManyEntriesInBatchRequest".to_owned()),
+            &format!("{n} entries, at most {MAX_BATCH_ENTRIES}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn stale_handle() -> EntryError {
+    EntryError {
+        code: "ReceiptHandleIsInvalid".to_owned(),
+        message: "the receipt handle is not in flight".to_owned(),
+        sender_fault: true,
+    }
+}
+
 impl World {
+    fn push(&mut self, url: &str, message: OutgoingMessage) -> String {
+        self.next_id += 1;
+        let message_id = format!("m-{:06}", self.next_id);
+        self.message_queues
+            .entry(url.to_owned())
+            .or_default()
+            .visible
+            .push_back(FakeMessage {
+                message_id: message_id.clone(),
+                body: message.body,
+                attributes: message.attributes,
+                trace_header: message.trace_header,
+                receive_count: 0,
+            });
+        message_id
+    }
+
+    fn next_entry_fault(&mut self, operation: &'static str) -> Option<EntryError> {
+        self.entry_faults
+            .get_mut(operation)
+            .and_then(VecDeque::pop_front)
+            .and_then(EntryFault::error)
+    }
+
+    /// A batch call on in-flight messages by receipt handle: each entry takes its scripted
+    /// fault, or takes its message out of flight and hands it to `settle` (which may put it
+    /// back, visible or in flight); an unknown handle fails its entry.
+    fn each_in_flight(
+        &mut self,
+        operation: &'static str,
+        url: &str,
+        handles: &[String],
+        mut settle: impl FnMut(&mut FakeQueue, &str, FakeMessage),
+    ) -> Result<Vec<EntryResult>, Error> {
+        check_batch(operation, handles.len())?;
+        self.queue_mut(operation, url)?;
+        Ok(handles
+            .iter()
+            .map(|handle| {
+                if let Some(error) = self.next_entry_fault(operation) {
+                    return Err(error);
+                }
+                let queue = self.queue_mut(operation, url).map_err(|_| stale_handle())?;
+                let (message, _) = queue.in_flight.remove(handle).ok_or_else(stale_handle)?;
+                settle(queue, handle, message);
+                Ok(())
+            })
+            .collect())
+    }
+
+    fn queue_mut(&mut self, operation: &'static str, url: &str) -> Result<&mut FakeQueue, Error> {
+        self.message_queues
+            .get_mut(url)
+            .ok_or_else(|| no_queue(operation, url))
+    }
+
     fn mapping_mut(
         &mut self,
         operation: &'static str,
@@ -459,14 +784,144 @@ impl Queues for FakeAws {
         let world = self.enter(Call::GetQueueAttributes {
             queue_url: queue_url.to_owned(),
         })?;
-        world.queues.get(queue_url).copied().ok_or_else(|| {
-            Error::aws(
-                "GetQueueAttributes",
-                AwsFault::NotFound,
-                Some("AWS.SimpleQueueService.NonExistentQueue".to_owned()),
-                "queue does not exist",
-            )
-        })
+        if let Some(queue) = world.message_queues.get(queue_url) {
+            return Ok(QueueStatus {
+                visible: queue.visible.len() as u64,
+                in_flight: queue.in_flight.len() as u64,
+            });
+        }
+        world
+            .queues
+            .get(queue_url)
+            .copied()
+            .ok_or_else(|| no_queue("GetQueueAttributes", queue_url))
+    }
+
+    async fn receive_messages(
+        &self,
+        queue_url: &str,
+        max: usize,
+        visibility_timeout: Duration,
+        _wait: Duration,
+    ) -> Result<Vec<ReceivedMessage>, Error> {
+        const OP: &str = "ReceiveMessage";
+        let mut world = self.enter(Call::ReceiveMessage {
+            queue_url: queue_url.to_owned(),
+            max,
+        })?;
+        if !(1..=MAX_BATCH_ENTRIES).contains(&max) {
+            return Err(Error::aws(
+                OP,
+                AwsFault::Other,
+                Some("InvalidParameterValue".to_owned()),
+                &format!("MaxNumberOfMessages {max} is not between 1 and 10"),
+            ));
+        }
+        let world = &mut *world;
+        let queue = world
+            .message_queues
+            .get_mut(queue_url)
+            .ok_or_else(|| no_queue(OP, queue_url))?;
+        let mut received = Vec::new();
+        while received.len() < max {
+            let Some(mut message) = queue.visible.pop_front() else {
+                break;
+            };
+            message.receive_count += 1;
+            world.next_id += 1;
+            let handle = format!("{}/r{}", message.message_id, world.next_id);
+            received.push(ReceivedMessage {
+                message_id: message.message_id.clone(),
+                receipt_handle: handle.clone(),
+                body: message.body.clone(),
+                attributes: message.attributes.clone(),
+                trace_header: message.trace_header.clone(),
+                sent_at: None,
+                receive_count: Some(message.receive_count),
+            });
+            queue
+                .in_flight
+                .insert(handle, (message, visibility_timeout));
+        }
+        Ok(received)
+    }
+
+    async fn send_messages(
+        &self,
+        queue_url: &str,
+        messages: &[OutgoingMessage],
+    ) -> Result<Vec<EntryResult>, Error> {
+        const OP: &str = "SendMessageBatch";
+        let mut world = self.enter(Call::SendMessageBatch {
+            queue_url: queue_url.to_owned(),
+            bodies: messages.iter().map(|m| m.body.clone()).collect(),
+        })?;
+        check_batch(OP, messages.len())?;
+        world.queue_mut(OP, queue_url)?;
+        Ok(messages
+            .iter()
+            .map(|message| {
+                if let Some(error) = world.next_entry_fault(OP) {
+                    return Err(error);
+                }
+                if message.attributes.len() > MAX_BATCH_ENTRIES {
+                    return Err(EntryError {
+                        code: "InvalidParameterValue".to_owned(),
+                        message: format!(
+                            "{} message attributes, at most 10",
+                            message.attributes.len()
+                        ),
+                        sender_fault: true,
+                    });
+                }
+                world.push(queue_url, message.clone());
+                Ok(())
+            })
+            .collect())
+    }
+
+    async fn delete_messages(
+        &self,
+        queue_url: &str,
+        receipt_handles: &[String],
+    ) -> Result<Vec<EntryResult>, Error> {
+        let mut world = self.enter(Call::DeleteMessageBatch {
+            queue_url: queue_url.to_owned(),
+            receipt_handles: receipt_handles.to_vec(),
+        })?;
+        world.each_in_flight(
+            "DeleteMessageBatch",
+            queue_url,
+            receipt_handles,
+            |_, _, _| {},
+        )
+    }
+
+    async fn change_visibility(
+        &self,
+        queue_url: &str,
+        receipt_handles: &[String],
+        timeout: Duration,
+    ) -> Result<Vec<EntryResult>, Error> {
+        let mut world = self.enter(Call::ChangeMessageVisibilityBatch {
+            queue_url: queue_url.to_owned(),
+            receipt_handles: receipt_handles.to_vec(),
+            timeout_secs: timeout.as_secs(),
+        })?;
+        world.each_in_flight(
+            "ChangeMessageVisibilityBatch",
+            queue_url,
+            receipt_handles,
+            |queue, handle, message| {
+                if timeout.is_zero() {
+                    queue.visible.push_back(message);
+                } else {
+                    queue
+                        .in_flight
+                        .insert(handle.to_owned(), (message, timeout));
+                }
+            },
+        )
     }
 }
 

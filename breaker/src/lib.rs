@@ -16,6 +16,8 @@
 //! - [`fake`]: their in-memory implementations, for tests and benches.
 //! - [`retry`]: the one retry policy.
 //! - [`reconcile`]: observe → decide → apply → record, for one circuit.
+//! - [`overflow`]: moving a tripped circuit's excess to its overflow queue and replaying it
+//!   once the circuit has recovered.
 //! - [`handler`]: the Lambda entry point: routing, rejection, [`handler::run`].
 //! - [`metrics`]: Embedded Metric Format lines.
 //! - [`error`]: the crate's classified error.
@@ -29,6 +31,7 @@ pub mod error;
 pub mod fake;
 pub mod handler;
 pub mod metrics;
+pub mod overflow;
 pub mod policy;
 pub mod ports;
 pub mod protocol;

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -221,6 +222,114 @@ pub trait Alarms: Sync {
     ) -> impl Future<Output = Result<Vec<AlarmDescription>, Error>> + Send;
 }
 
+/// Most entries of one SQS batch call (and most messages one `ReceiveMessage` returns).
+pub const MAX_BATCH_ENTRIES: usize = 10;
+
+/// The value of one SQS message attribute.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AttributeValue {
+    /// `StringValue`: for the `String` and `Number` data types and their custom subtypes.
+    String(String),
+    /// `BinaryValue`: for the `Binary` data type and its custom subtypes.
+    Binary(Vec<u8>),
+}
+
+/// One SQS message attribute.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MessageAttribute {
+    /// `DataType`: `String`, `Number`, `Binary`, or one of those with a custom suffix
+    /// (`Number.int`).
+    pub data_type: String,
+    /// The value.
+    pub value: AttributeValue,
+}
+
+impl MessageAttribute {
+    /// A `String` attribute.
+    pub fn string(value: impl Into<String>) -> Self {
+        Self {
+            data_type: "String".to_owned(),
+            value: AttributeValue::String(value.into()),
+        }
+    }
+
+    /// Bytes this attribute counts toward SQS's message size limit (name excluded).
+    pub fn size(&self) -> usize {
+        self.data_type.len()
+            + match &self.value {
+                AttributeValue::String(s) => s.len(),
+                AttributeValue::Binary(b) => b.len(),
+            }
+    }
+}
+
+/// A message as `ReceiveMessage` returns it (with all message attributes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedMessage {
+    /// `MessageId`.
+    pub message_id: String,
+    /// `ReceiptHandle`: what deleting it or changing its visibility takes.
+    pub receipt_handle: String,
+    /// `Body`.
+    pub body: String,
+    /// `MessageAttributes`, by name.
+    pub attributes: BTreeMap<String, MessageAttribute>,
+    /// The `AWSTraceHeader` system attribute (X-Ray), when set.
+    pub trace_header: Option<String>,
+    /// The `SentTimestamp` system attribute.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// The `ApproximateReceiveCount` system attribute.
+    pub receive_count: Option<u32>,
+}
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    /// `MessageBody`.
+    pub body: String,
+    /// `MessageAttributes`, by name (at most 10).
+    pub attributes: BTreeMap<String, MessageAttribute>,
+    /// The `AWSTraceHeader` system attribute to carry over, if any.
+    pub trace_header: Option<String>,
+}
+
+impl OutgoingMessage {
+    /// A message with `body` and no attributes.
+    pub fn new(body: impl Into<String>) -> Self {
+        Self {
+            body: body.into(),
+            attributes: BTreeMap::new(),
+            trace_header: None,
+        }
+    }
+
+    /// Bytes the message counts toward SQS's size limits: the body, and each attribute's
+    /// name, data type and value.
+    pub fn size(&self) -> usize {
+        self.body.len()
+            + self
+                .attributes
+                .iter()
+                .map(|(name, a)| name.len() + a.size())
+                .sum::<usize>()
+    }
+}
+
+/// Why one entry of a batch call failed (`BatchResultErrorEntry`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EntryError {
+    /// SQS's error code, e.g. `InvalidParameterValue`.
+    pub code: String,
+    /// SQS's message (bounded).
+    pub message: String,
+    /// `SenderFault`: the request for this entry was wrong (e.g. too large), so sending it
+    /// again fails the same way; `false` means SQS failed and a retry may succeed.
+    pub sender_fault: bool,
+}
+
+/// The outcome of one entry of a batch call.
+pub type EntryResult = Result<(), EntryError>;
+
 /// SQS queues.
 pub trait Queues: Sync {
     /// `GetQueueAttributes` of the visible and in-flight message counts.
@@ -231,6 +340,56 @@ pub trait Queues: Sync {
         &self,
         queue_url: &str,
     ) -> impl Future<Output = Result<QueueStatus, Error>> + Send;
+
+    /// `ReceiveMessage` of up to `max` (1 to [`MAX_BATCH_ENTRIES`]) messages with all their
+    /// message attributes, hidden from other consumers for `visibility_timeout`, waiting up
+    /// to `wait` (whole seconds) for the first.
+    ///
+    /// # Errors
+    /// [`Error::Aws`].
+    fn receive_messages(
+        &self,
+        queue_url: &str,
+        max: usize,
+        visibility_timeout: Duration,
+        wait: Duration,
+    ) -> impl Future<Output = Result<Vec<ReceivedMessage>, Error>> + Send;
+
+    /// `SendMessageBatch` of up to [`MAX_BATCH_ENTRIES`] messages; one result per message,
+    /// in order. An entry SQS reports neither sent nor failed counts as failed: only a
+    /// confirmed send may lead to deleting the original.
+    ///
+    /// # Errors
+    /// [`Error::Aws`] when the call as a whole fails (then nothing is known to be sent).
+    fn send_messages(
+        &self,
+        queue_url: &str,
+        messages: &[OutgoingMessage],
+    ) -> impl Future<Output = Result<Vec<EntryResult>, Error>> + Send;
+
+    /// `DeleteMessageBatch` of up to [`MAX_BATCH_ENTRIES`] receipt handles; one result per
+    /// handle, in order.
+    ///
+    /// # Errors
+    /// [`Error::Aws`] when the call as a whole fails.
+    fn delete_messages(
+        &self,
+        queue_url: &str,
+        receipt_handles: &[String],
+    ) -> impl Future<Output = Result<Vec<EntryResult>, Error>> + Send;
+
+    /// `ChangeMessageVisibilityBatch` of up to [`MAX_BATCH_ENTRIES`] receipt handles to
+    /// `timeout` (whole seconds; zero makes them visible at once); one result per handle, in
+    /// order.
+    ///
+    /// # Errors
+    /// [`Error::Aws`] when the call as a whole fails.
+    fn change_visibility(
+        &self,
+        queue_url: &str,
+        receipt_handles: &[String],
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Vec<EntryResult>, Error>> + Send;
 }
 
 /// Everything the controller needs, in one bound.

@@ -168,6 +168,67 @@ pub struct CircuitStatus {
     /// Whether the resources differed from what the persisted state asks for, e.g. the mapping
     /// was enabled by hand while Open.
     pub drift: bool,
+    /// What the overflow step did, for circuits with an `overflow` block; absent otherwise
+    /// (and from answers of controllers that predate overflow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overflow: Option<OverflowReport>,
+}
+
+/// Which way the overflow step of one invocation moved messages, if at all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OverflowAction {
+    /// Nothing to do (see [`OverflowReport::reason`]).
+    #[default]
+    Idle,
+    /// Moving the source's excess over its ceiling to the overflow queue.
+    Move,
+    /// Replaying the overflow queue back to the source.
+    Replay,
+}
+
+impl OverflowAction {
+    /// The kebab-case name used in logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Move => "move",
+            Self::Replay => "replay",
+        }
+    }
+}
+
+/// What the overflow step of one invocation did. Every message it received is accounted for:
+/// moved (or replayed), left in its queue after a failed send (`send_failed`), or left there
+/// because it could not be moved (`unmovable`). `delete_failed` counts messages that were sent
+/// but whose original could not be deleted: they exist in both queues (a duplicate, never a
+/// loss), and are included in `moved` / `replayed`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OverflowReport {
+    /// What the step set out to do.
+    pub action: OverflowAction,
+    /// Why, in words (`"open: 1500 visible over ceiling 1000"`, `"under ceiling"`, …).
+    pub reason: String,
+    /// How many messages it set out to move or replay.
+    pub planned: u64,
+    /// Messages sent to the overflow queue (and deleted from the source, unless counted in
+    /// `delete_failed`).
+    pub moved: u64,
+    /// Messages sent back to the source (and deleted from the overflow queue, unless counted
+    /// in `delete_failed`).
+    pub replayed: u64,
+    /// Messages whose send failed; they stay in the queue they were received from.
+    pub send_failed: u64,
+    /// Messages sent whose original could not be deleted: they will be seen twice.
+    pub delete_failed: u64,
+    /// Messages left where they were because they cannot carry Floodgate's provenance
+    /// attribute (already at SQS's limit of 10 message attributes).
+    pub unmovable: u64,
+    /// `ApproximateNumberOfMessages` of the overflow queue before the step, when readable.
+    pub overflow_depth: Option<u64>,
+    /// Why the step ended before doing all it planned, if it did.
+    pub stopped: Option<String>,
 }
 
 /// The event source mapping, as observed.

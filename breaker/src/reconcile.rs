@@ -7,7 +7,10 @@
 //! order `plan` gives, which never leaves reserved concurrency below `MaximumConcurrency`
 //! (adjacent mapping steps go out as one `UpdateEventSourceMapping`, without reordering).
 //! Then it records: the state tags (one `TagResource`, only when they changed), one JSON log
-//! line per transition and per drift, and one EMF line ([`crate::metrics`]).
+//! line per transition and per drift, and one EMF line ([`crate::metrics`]). Last, for a
+//! circuit with an overflow queue, the overflow step ([`crate::overflow`]) moves or replays
+//! messages for the state just recorded; it never fails the reconcile, and reports in
+//! [`CircuitStatus::overflow`].
 //!
 //! Properties the tests pin down:
 //!
@@ -45,7 +48,9 @@ use crate::policy::{
     Signals, Step, decide, plan,
 };
 use crate::ports::{Mapping, MappingUpdate, Ports};
-use crate::protocol::{AlarmStatus, CircuitStatus, EsmStatus, QueueStatus, TransitionRecord};
+use crate::protocol::{
+    AlarmStatus, CircuitStatus, EsmStatus, OverflowReport, QueueStatus, TransitionRecord,
+};
 use crate::retry::{RetryPolicy, retry};
 
 /// The actor of transitions caused by alarms, timers and expiries.
@@ -254,6 +259,8 @@ pub async fn reconcile<P: Ports>(
         actuate(ctx, circuit, observed, &steps, &decision.actuation).await?;
     }
     let transitions = record(ctx, circuit, &seen, &decision, drift).await?;
+    // After the record, so the step sees the state this invocation settled on.
+    let overflow = crate::overflow::run(ctx, circuit, &decision.state, seen.queue, now).await;
     Ok(status(
         circuit,
         &decision.state,
@@ -264,6 +271,7 @@ pub async fn reconcile<P: Ports>(
             steps,
             applied,
             drift,
+            overflow,
         },
     ))
 }
@@ -448,6 +456,7 @@ pub async fn inspect<P: Ports>(
     let actuation = state.phase.actuation(circuit.policy());
     let steps = plan(&seen.observed(), &actuation);
     let drift = seen.has_state() && !state.dry_run && !steps.is_empty();
+    let overflow = crate::overflow::inspect(ctx, circuit).await;
     Ok(status(
         circuit,
         &state,
@@ -458,6 +467,7 @@ pub async fn inspect<P: Ports>(
             steps,
             applied: false,
             drift,
+            overflow,
         },
     ))
 }
@@ -495,6 +505,7 @@ struct Outcome {
     steps: Vec<Step>,
     applied: bool,
     drift: bool,
+    overflow: Option<OverflowReport>,
 }
 
 fn status(
@@ -524,6 +535,7 @@ fn status(
         steps: outcome.steps,
         applied: outcome.applied,
         drift: outcome.drift,
+        overflow: outcome.overflow,
     }
 }
 

@@ -16,7 +16,11 @@ where
             classify(code.as_deref(), service.raw().status().as_u16())
         }
         SdkError::TimeoutError(_) | SdkError::ResponseError(_) => AwsFault::Transient,
-        SdkError::DispatchFailure(failure) if failure.is_io() || failure.is_timeout() => {
+        // A connection closed before the answer came (hyper's IncompleteMessage) is an
+        // `other` failure that the SDK marks with an error kind (transient).
+        SdkError::DispatchFailure(failure)
+            if failure.is_io() || failure.is_timeout() || failure.as_other().is_some() =>
+        {
             AwsFault::Transient
         }
         // A request that could not be built or sent for a local reason (no HTTP client, bad

@@ -1,0 +1,332 @@
+//! The transfer loop: receive a batch, send copies, delete what was sent, release or hold the
+//! rest — at a limited rate, up to a count, and stopping early when told to.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use governor::clock::Clock;
+use governor::{Quota, RateLimiter};
+
+use super::batch::{MAX_BATCH_BYTES, Prepared, Settlement, Tally, Transfer, pack, prepare, settle};
+use crate::error::Error;
+use crate::ports::{EntryResult, MAX_BATCH_ENTRIES, OutgoingMessage, Queues, ReceivedMessage};
+use crate::retry::{RetryPolicy, retry};
+
+/// How long received messages stay hidden while a batch is sent and deleted: longer than the
+/// retry policy's longest run of one call, twice (send, then delete). If the controller dies
+/// mid-batch, they reappear after this — a duplicate at worst, never a loss.
+pub const IN_FLIGHT_VISIBILITY: Duration = Duration::from_mins(2);
+/// How long a message that cannot be moved (no room for its provenance, or refused by SQS as
+/// the sender's fault) is kept hidden. Every receive raises a message's receive count toward
+/// its queue's DLQ; holding it spares it a receive in every batch and invocation meanwhile,
+/// while it stays in its queue for its consumer.
+pub const UNMOVABLE_HOLD: Duration = Duration::from_mins(10);
+/// Long-poll wait of each receive: long polling asks every SQS server, so a queue that has
+/// messages does not answer empty by chance, as a short poll can.
+pub const RECEIVE_WAIT: Duration = Duration::from_secs(1);
+
+/// A full batch, as the pacer counts.
+const FULL_BATCH: NonZeroU32 = NonZeroU32::MIN.saturating_add(9);
+const _: () = assert!(FULL_BATCH.get() as usize == MAX_BATCH_ENTRIES);
+
+/// `governor`'s clock reading tokio's time, so paced transfers run on a paused test clock.
+#[derive(Debug, Clone, Copy, Default)]
+struct TokioClock;
+
+impl Clock for TokioClock {
+    type Instant = std::time::Instant;
+
+    fn now(&self) -> Self::Instant {
+        tokio::time::Instant::now().into_std()
+    }
+}
+
+type Limiter = RateLimiter<
+    governor::state::NotKeyed,
+    governor::state::InMemoryState,
+    TokioClock,
+    governor::middleware::NoOpMiddleware<std::time::Instant>,
+>;
+
+/// The rate limit of one transfer: batches wait on a `governor` limiter so the messages moved
+/// per second stay at the configured rate.
+#[derive(Debug)]
+pub struct Pacer {
+    limiter: Option<Limiter>,
+    batch: NonZeroU32,
+}
+
+impl Pacer {
+    /// At most `rate` messages per second, in batches of up to 10 (fewer when the rate is
+    /// lower, so one batch never exceeds a second's worth). The burst is one batch.
+    pub fn per_second(rate: NonZeroU32) -> Self {
+        let batch = rate.min(FULL_BATCH);
+        let quota = Quota::per_second(rate).allow_burst(batch);
+        Self {
+            limiter: Some(RateLimiter::direct_with_clock(quota, TokioClock)),
+            batch,
+        }
+    }
+
+    /// No limit, batches of 10: for tests whose subject is not the rate.
+    pub fn unlimited() -> Self {
+        Self {
+            limiter: None,
+            batch: FULL_BATCH,
+        }
+    }
+
+    /// The largest batch.
+    pub fn batch(&self) -> usize {
+        self.batch.get() as usize
+    }
+
+    /// Waits until `n` (at most [`Pacer::batch`]) more messages may go.
+    async fn wait(&self, n: usize) {
+        let Some(limiter) = &self.limiter else {
+            return;
+        };
+        let n = NonZeroU32::new(u32::try_from(n).unwrap_or(u32::MAX))
+            .unwrap_or(NonZeroU32::MIN)
+            .min(self.batch);
+        // `n` never exceeds the burst, so `check_n` cannot report insufficient capacity.
+        while let Ok(Err(not_until)) = limiter.check_n(n) {
+            tokio::time::sleep(not_until.wait_time_from(TokioClock.now())).await;
+        }
+    }
+}
+
+/// Transfers up to `count` messages as `transfer` says, at `pacer`'s rate, every call under
+/// `retry`. Before each batch but the first, `stop` may end the transfer early with a reason.
+///
+/// Per batch: receive (hidden for [`Transfer::in_flight`]), [`prepare`] copies, send them
+/// (split by [`pack`]), [`settle`], then delete the originals that were sent, make those whose
+/// send failed visible again at once, and hold back the unmovable and the refused for
+/// [`Transfer::hold`]. The transfer ends early when the queue answers empty, when a receive
+/// or a send fails on SQS's side (so a failing queue is not hammered, and messages are not
+/// received again and again), or when a delete call fails as a whole. It never fails: what
+/// went wrong is in [`Tally::stopped`] and the log.
+pub async fn transfer<Q, S>(
+    ports: &Q,
+    retry_policy: &RetryPolicy,
+    pacer: &Pacer,
+    transfer: &Transfer,
+    count: u64,
+    now: DateTime<Utc>,
+    mut stop: S,
+) -> Tally
+where
+    Q: Queues + ?Sized,
+    S: AsyncFnMut() -> Option<String>,
+{
+    let mut tally = Tally::default();
+    let mut remaining = count;
+    let mut first = true;
+    while remaining > 0 {
+        let want = usize::try_from(remaining)
+            .unwrap_or(usize::MAX)
+            .min(pacer.batch());
+        pacer.wait(want).await;
+        // Asked after the wait, so the answer is as fresh as it can be when the batch starts.
+        if !first && let Some(reason) = stop().await {
+            tally.stopped = Some(reason);
+            break;
+        }
+        first = false;
+        let received = match retry(retry_policy, || {
+            ports.receive_messages(&transfer.from, want, transfer.in_flight, RECEIVE_WAIT)
+        })
+        .await
+        {
+            Ok(received) => received,
+            Err(error) => {
+                tally.stopped = Some(format!("receive failed: {error}"));
+                break;
+            }
+        };
+        if received.is_empty() {
+            tally.stopped = Some(format!("{} had no more visible messages", transfer.from));
+            break;
+        }
+        remaining = remaining.saturating_sub(received.len() as u64);
+        if let Err(reason) = batch(ports, retry_policy, transfer, &received, now, &mut tally).await
+        {
+            tally.stopped = Some(reason);
+            break;
+        }
+    }
+    tally
+}
+
+/// One batch of received messages, added to `tally`; `Err` says why the transfer must stop.
+async fn batch<Q: Queues + ?Sized>(
+    ports: &Q,
+    retry_policy: &RetryPolicy,
+    transfer: &Transfer,
+    received: &[ReceivedMessage],
+    now: DateTime<Utc>,
+    tally: &mut Tally,
+) -> Result<(), String> {
+    let prepared: Vec<Prepared> = received.iter().map(|m| prepare(m, transfer, now)).collect();
+    let (results, send_error) = send(ports, retry_policy, &transfer.to, &prepared).await;
+    let settlement = settle(&prepared, &results);
+    tally.add(received.len(), &settlement);
+    let handles = |indices: &[usize]| -> Vec<String> {
+        indices
+            .iter()
+            .map(|&i| received[i].receipt_handle.clone())
+            .collect()
+    };
+    let delete_error = delete(
+        ports,
+        retry_policy,
+        transfer,
+        &handles(&settlement.delete),
+        tally,
+    )
+    .await;
+    change_visibility(
+        ports,
+        retry_policy,
+        transfer,
+        &handles(&settlement.release),
+        Duration::ZERO,
+    )
+    .await;
+    change_visibility(
+        ports,
+        retry_policy,
+        transfer,
+        &handles(&settlement.hold),
+        transfer.hold,
+    )
+    .await;
+    log_batch(transfer, received.len(), &settlement);
+    match (send_error, delete_error) {
+        (Some(error), _) => Err(format!("send failed: {error}")),
+        (None, Some(error)) => Err(format!("delete failed: {error}")),
+        (None, None) if settlement.transient_failure => Err(format!(
+            "{} of {} sends failed on SQS's side",
+            settlement.release.len(),
+            received.len()
+        )),
+        (None, None) => Ok(()),
+    }
+}
+
+/// Sends the copies in size-limited batches; one result per prepared entry (`None` for
+/// unmovable ones and for those not sent because an earlier call failed as a whole).
+async fn send<Q: Queues + ?Sized>(
+    ports: &Q,
+    retry_policy: &RetryPolicy,
+    to: &str,
+    prepared: &[Prepared],
+) -> (Vec<Option<EntryResult>>, Option<Error>) {
+    let mut results: Vec<Option<EntryResult>> = vec![None; prepared.len()];
+    let outgoing: Vec<(usize, &OutgoingMessage)> = prepared
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| match p {
+            Prepared::Send(message) => Some((i, message)),
+            Prepared::Unmovable => None,
+        })
+        .collect();
+    let sizes: Vec<usize> = outgoing.iter().map(|(_, m)| m.size()).collect();
+    for range in pack(&sizes, MAX_BATCH_BYTES) {
+        let chunk = &outgoing[range];
+        let messages: Vec<OutgoingMessage> = chunk.iter().map(|(_, m)| (*m).clone()).collect();
+        match retry(retry_policy, || ports.send_messages(to, &messages)).await {
+            Ok(answers) => {
+                for ((i, _), answer) in chunk.iter().zip(answers) {
+                    results[*i] = Some(answer);
+                }
+            }
+            // The rest stays unsent: sending more to a queue that just failed helps nobody.
+            Err(error) => return (results, Some(error)),
+        }
+    }
+    (results, None)
+}
+
+/// Deletes the originals that were sent; counts what could not be deleted (a duplicate
+/// later, not a loss). Returns the error of a call that failed as a whole.
+async fn delete<Q: Queues + ?Sized>(
+    ports: &Q,
+    retry_policy: &RetryPolicy,
+    transfer: &Transfer,
+    handles: &[String],
+    tally: &mut Tally,
+) -> Option<Error> {
+    if handles.is_empty() {
+        return None;
+    }
+    let (failed, error) = match retry(retry_policy, || {
+        ports.delete_messages(&transfer.from, handles)
+    })
+    .await
+    {
+        Ok(results) => (results.iter().filter(|r| r.is_err()).count(), None),
+        Err(error) => (handles.len(), Some(error)),
+    };
+    if failed > 0 {
+        tally.delete_failed += failed as u64;
+        tracing::warn!(
+            circuit = %transfer.circuit,
+            direction = transfer.direction.as_str(),
+            queue = %transfer.from,
+            failed,
+            error = error.as_ref().map(tracing::field::display),
+            "sent messages could not be deleted from their queue: they will be seen twice"
+        );
+    }
+    error
+}
+
+/// Changes the visibility of messages left in their queue. A failure loses nothing: they
+/// reappear when [`Transfer::in_flight`] runs out.
+async fn change_visibility<Q: Queues + ?Sized>(
+    ports: &Q,
+    retry_policy: &RetryPolicy,
+    transfer: &Transfer,
+    handles: &[String],
+    timeout: Duration,
+) {
+    if handles.is_empty() {
+        return;
+    }
+    let failed = match retry(retry_policy, || {
+        ports.change_visibility(&transfer.from, handles, timeout)
+    })
+    .await
+    {
+        Ok(results) => results.iter().filter(|r| r.is_err()).count(),
+        Err(_) => handles.len(),
+    };
+    if failed > 0 {
+        tracing::warn!(
+            circuit = %transfer.circuit,
+            queue = %transfer.from,
+            failed,
+            visibility_secs = timeout.as_secs(),
+            "could not change the visibility of messages left in their queue; they reappear after {} s",
+            transfer.in_flight.as_secs()
+        );
+    }
+}
+
+fn log_batch(transfer: &Transfer, received: usize, settlement: &Settlement) {
+    if settlement.send_failed > 0 || settlement.unmovable > 0 {
+        tracing::warn!(
+            circuit = %transfer.circuit,
+            direction = transfer.direction.as_str(),
+            from = %transfer.from,
+            to = %transfer.to,
+            received,
+            sent = settlement.sent,
+            send_failed = settlement.send_failed,
+            unmovable = settlement.unmovable,
+            "some messages were left in their queue"
+        );
+    }
+}
