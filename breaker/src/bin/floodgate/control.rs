@@ -280,6 +280,25 @@ fn render_circuit(out: &mut String, s: &CircuitStatus) {
             queue.visible, queue.in_flight
         );
     }
+    if let Some(o) = &s.overflow {
+        let depth = o
+            .overflow_depth
+            .map_or_else(|| "unknown".to_owned(), |d| d.to_string());
+        let _ = writeln!(
+            out,
+            "  overflow: {} ({}), {depth} in the overflow queue; moved {}, replayed {}, send failed {}, delete failed {}, unmovable {}",
+            o.action.as_str(),
+            o.reason,
+            o.moved,
+            o.replayed,
+            o.send_failed,
+            o.delete_failed,
+            o.unmovable
+        );
+        if let Some(stopped) = &o.stopped {
+            let _ = writeln!(out, "  overflow stopped: {stopped}");
+        }
+    }
     for alarm in &s.alarms {
         let state = alarm
             .state
