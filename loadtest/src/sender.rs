@@ -1,0 +1,522 @@
+//! Sending batches: the [`Sink`] trait (SQS in [`crate::aws`], in memory here), the error
+//! classes, the one retry policy, and [`deliver`], which sends one batch until every entry is
+//! acknowledged, refused for good, or out of attempts.
+//!
+//! A failed entry is retried with the same entry id and body (and, on FIFO queues, the same
+//! deduplication id), so a response always maps back to its message.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::error::{Error, Result};
+
+/// Why a request or an entry failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// SQS throttled the request (`ThrottlingException`, `RequestThrottled`, HTTP 429).
+    Throttling,
+    /// KMS throttled the data key request of an encrypted queue (`KmsThrottled`).
+    KmsThrottling,
+    /// A limit of the queue was reached (`OverLimit`).
+    OverLimit,
+    /// The service failed (HTTP 5xx, `InternalError`, `ServiceUnavailable`).
+    ServerError,
+    /// The request was wrong (missing queue, bad entry, access denied): retrying cannot help.
+    ClientError,
+    /// No answer in time; the request may or may not have been applied.
+    Timeout,
+    /// The connection failed or broke; the request may or may not have been applied.
+    Connection,
+}
+
+impl ErrorClass {
+    /// Every class, in report order.
+    pub const ALL: [Self; 7] = [
+        Self::Throttling,
+        Self::KmsThrottling,
+        Self::OverLimit,
+        Self::ServerError,
+        Self::ClientError,
+        Self::Timeout,
+        Self::Connection,
+    ];
+
+    /// Whether the same request may succeed later.
+    pub fn is_retryable(self) -> bool {
+        !matches!(self, Self::ClientError)
+    }
+
+    /// Whether a request that failed this way may still have been applied, so its messages
+    /// may arrive even though the sender never saw them acknowledged.
+    pub fn is_uncertain(self) -> bool {
+        matches!(self, Self::Timeout | Self::ServerError | Self::Connection)
+    }
+
+    /// Classifies an error code (SQS JSON `__type` suffix, query error code, or a batch
+    /// entry's `Code`) and HTTP status.
+    pub fn classify(code: Option<&str>, status: Option<u16>) -> Self {
+        let code = code.unwrap_or_default();
+        let lower = code.to_ascii_lowercase();
+        if lower.contains("kms") && lower.contains("throttl") {
+            Self::KmsThrottling
+        } else if lower.contains("throttl") || lower.contains("slowdown") || status == Some(429) {
+            Self::Throttling
+        } else if lower.contains("overlimit") {
+            Self::OverLimit
+        } else if lower.contains("internal")
+            || lower.contains("unavailable")
+            || status.is_some_and(|s| s >= 500)
+        {
+            Self::ServerError
+        } else {
+            Self::ClientError
+        }
+    }
+
+    /// The snake-case name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Throttling => "throttling",
+            Self::KmsThrottling => "kms_throttling",
+            Self::OverLimit => "over_limit",
+            Self::ServerError => "server_error",
+            Self::ClientError => "client_error",
+            Self::Timeout => "timeout",
+            Self::Connection => "connection",
+        }
+    }
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One message of a batch request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Entry id, unique in the batch (the sequence number; see [`crate::batch::entry_id`]).
+    pub id: String,
+    /// Message body.
+    pub body: String,
+    /// FIFO message group.
+    pub group_id: Option<String>,
+    /// FIFO deduplication id.
+    pub dedup_id: Option<String>,
+}
+
+/// An entry the service refused while accepting the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryFailure {
+    /// The entry's id.
+    pub id: String,
+    /// Its class.
+    pub class: ErrorClass,
+    /// The service's code.
+    pub code: String,
+}
+
+/// A request that failed as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallError {
+    /// Its class.
+    pub class: ErrorClass,
+    /// What happened, for the log.
+    pub message: String,
+}
+
+/// Where batches go.
+pub trait Sink: Send + Sync + 'static {
+    /// Sends one batch; returns the entries that failed (every other entry succeeded).
+    fn send_batch(
+        &self,
+        entries: &[Entry],
+    ) -> impl Future<Output = Result<Vec<EntryFailure>, CallError>> + Send;
+}
+
+impl<S: Sink> Sink for Arc<S> {
+    fn send_batch(
+        &self,
+        entries: &[Entry],
+    ) -> impl Future<Output = Result<Vec<EntryFailure>, CallError>> + Send {
+        S::send_batch(self, entries)
+    }
+}
+
+/// Default most attempts per entry.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+
+/// The one retry policy: exponential backoff with full jitter, for retryable classes only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    /// Most attempts per entry, the first included.
+    pub max_attempts: u32,
+    /// Backoff before the second attempt (before jitter).
+    #[serde(with = "crate::units::duration")]
+    pub base: Duration,
+    /// Longest backoff.
+    #[serde(with = "crate::units::duration")]
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            base: Duration::from_millis(50),
+            cap: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Checks the attempt count.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming `max_attempts` when it is 0.
+    pub fn validate(&self) -> Result<()> {
+        if self.max_attempts == 0 {
+            return Err(Error::invalid("max_attempts", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// How long to wait before attempt `attempt + 1` after attempt `attempt` (from 1) failed
+    /// with `class`; `None` when it must not be retried. `jitter` is uniform in `[0, 1)`.
+    pub fn delay(&self, class: ErrorClass, attempt: u32, jitter: f64) -> Option<Duration> {
+        if !class.is_retryable() || attempt >= self.max_attempts {
+            return None;
+        }
+        let exponent = attempt.saturating_sub(1).min(20);
+        let ceiling = self.base.saturating_mul(1 << exponent).min(self.cap);
+        Some(ceiling.mul_f64(jitter.clamp(0.0, 1.0)))
+    }
+}
+
+/// What became of one batch.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Delivery {
+    /// Acknowledged entry ids, with when.
+    pub acked: Vec<(String, Instant)>,
+    /// Entries refused for good (client error, or retries exhausted on an error the service
+    /// reported before applying anything).
+    pub failed: Vec<(String, ErrorClass)>,
+    /// Entries whose last attempt ended in a timeout, 5xx or broken connection: they may have
+    /// arrived.
+    pub uncertain: Vec<(String, ErrorClass)>,
+    /// Duration of every request.
+    pub service: Vec<Duration>,
+    /// Every error seen (per failed request, or per failed entry), by class.
+    pub errors: BTreeMap<ErrorClass, u64>,
+    /// Requests after the first.
+    pub retries: u64,
+}
+
+/// Sends `entries` to `sink`, retrying what may succeed later per `policy`; `seed` makes the
+/// jitter reproducible.
+pub async fn deliver<S: Sink>(
+    sink: &S,
+    entries: Vec<Entry>,
+    policy: &RetryPolicy,
+    seed: u64,
+) -> Delivery {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut delivery = Delivery::default();
+    let mut pending = entries;
+    let mut attempt = 1;
+    while !pending.is_empty() {
+        let started = Instant::now();
+        let result = sink.send_batch(&pending).await;
+        let now = Instant::now();
+        delivery.service.push(now - started);
+        // The class that decides the backoff: the worst of this attempt.
+        let mut retry_class = None;
+        let mut retry = Vec::new();
+        match result {
+            Ok(failures) => {
+                let mut failed: BTreeMap<&str, &EntryFailure> =
+                    failures.iter().map(|f| (f.id.as_str(), f)).collect();
+                for entry in pending.drain(..) {
+                    match failed.remove(entry.id.as_str()) {
+                        None => delivery.acked.push((entry.id, now)),
+                        Some(failure) => {
+                            *delivery.errors.entry(failure.class).or_default() += 1;
+                            if policy.delay(failure.class, attempt, 0.0).is_some() {
+                                retry_class = Some(failure.class);
+                                retry.push(entry);
+                            } else {
+                                delivery.failed.push((entry.id, failure.class));
+                            }
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                *delivery.errors.entry(error.class).or_default() += 1;
+                tracing::debug!(class = %error.class, attempt, "SendMessageBatch failed: {}", error.message);
+                if policy.delay(error.class, attempt, 0.0).is_some() {
+                    retry_class = Some(error.class);
+                    retry = std::mem::take(&mut pending);
+                } else {
+                    let target = if error.class.is_uncertain() {
+                        &mut delivery.uncertain
+                    } else {
+                        &mut delivery.failed
+                    };
+                    target.extend(pending.drain(..).map(|e| (e.id, error.class)));
+                }
+            }
+        }
+        if let Some(class) = retry_class
+            && let Some(delay) = policy.delay(class, attempt, rng.random::<f64>())
+        {
+            tokio::time::sleep(delay).await;
+            delivery.retries += 1;
+            attempt += 1;
+        }
+        pending = retry;
+    }
+    delivery
+}
+
+/// What a [`MemorySink`] does with one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scripted {
+    /// Accept every entry.
+    Accept,
+    /// Fail the whole call.
+    FailCall(ErrorClass),
+    /// Refuse the entries at these positions of the batch, accept the rest.
+    FailEntries(Vec<(usize, ErrorClass)>),
+}
+
+#[derive(Debug, Default)]
+struct MemoryState {
+    received: Vec<Entry>,
+    calls: u64,
+    script: VecDeque<Scripted>,
+}
+
+/// An in-memory sink for tests and benchmarks: keeps every accepted entry, answers after an
+/// optional delay, and follows a script of failures (then accepts everything).
+#[derive(Debug, Clone, Default)]
+pub struct MemorySink {
+    state: Arc<Mutex<MemoryState>>,
+    delay: Duration,
+}
+
+impl MemorySink {
+    /// A sink that accepts everything at once.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Answers every call after `delay`.
+    #[must_use]
+    pub fn with_delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    /// Queues what the next calls do, in order.
+    #[must_use]
+    pub fn with_script(self, script: impl IntoIterator<Item = Scripted>) -> Self {
+        self.lock().script.extend(script);
+        self
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Every accepted entry, in arrival order.
+    pub fn received(&self) -> Vec<Entry> {
+        self.lock().received.clone()
+    }
+
+    /// Number of calls so far.
+    pub fn calls(&self) -> u64 {
+        self.lock().calls
+    }
+}
+
+impl Sink for MemorySink {
+    fn send_batch(
+        &self,
+        entries: &[Entry],
+    ) -> impl Future<Output = Result<Vec<EntryFailure>, CallError>> + Send {
+        let entries = entries.to_vec();
+        async move {
+            if !self.delay.is_zero() {
+                tokio::time::sleep(self.delay).await;
+            }
+            let mut state = self.lock();
+            state.calls += 1;
+            let failures = match state.script.pop_front().unwrap_or(Scripted::Accept) {
+                Scripted::Accept => Vec::new(),
+                Scripted::FailCall(class) => {
+                    return Err(CallError {
+                        class,
+                        message: format!("scripted {class}"),
+                    });
+                }
+                Scripted::FailEntries(positions) => positions
+                    .into_iter()
+                    .filter_map(|(i, class)| {
+                        entries.get(i).map(|e| EntryFailure {
+                            id: e.id.clone(),
+                            class,
+                            code: format!("Scripted{class}"),
+                        })
+                    })
+                    .collect(),
+            };
+            let failed: Vec<&str> = failures.iter().map(|f| f.id.as_str()).collect();
+            state.received.extend(
+                entries
+                    .iter()
+                    .filter(|e| !failed.contains(&e.id.as_str()))
+                    .cloned(),
+            );
+            Ok(failures)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(n: usize) -> Vec<Entry> {
+        (0..n)
+            .map(|i| Entry {
+                id: i.to_string(),
+                body: format!("body {i}"),
+                group_id: None,
+                dedup_id: None,
+            })
+            .collect()
+    }
+
+    fn ids(list: &[(String, ErrorClass)]) -> Vec<&str> {
+        list.iter().map(|(id, _)| id.as_str()).collect()
+    }
+
+    #[test]
+    fn error_codes_fall_into_their_classes() {
+        let c = |code: &str, status| ErrorClass::classify(Some(code), status);
+        assert_eq!(c("ThrottlingException", Some(400)), ErrorClass::Throttling);
+        assert_eq!(c("RequestThrottled", Some(403)), ErrorClass::Throttling);
+        assert_eq!(c("KmsThrottled", Some(400)), ErrorClass::KmsThrottling);
+        assert_eq!(
+            c("KMS.ThrottlingException", Some(400)),
+            ErrorClass::KmsThrottling
+        );
+        assert_eq!(c("OverLimit", Some(403)), ErrorClass::OverLimit);
+        assert_eq!(c("InternalError", None), ErrorClass::ServerError);
+        assert_eq!(c("", Some(503)), ErrorClass::ServerError);
+        assert_eq!(c("", Some(429)), ErrorClass::Throttling);
+        assert_eq!(c("QueueDoesNotExist", Some(400)), ErrorClass::ClientError);
+        assert_eq!(c("BatchRequestTooLong", Some(400)), ErrorClass::ClientError);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_stops_at_the_last_attempt() {
+        let policy = RetryPolicy {
+            max_attempts: 6,
+            base: Duration::from_millis(100),
+            cap: Duration::from_millis(500),
+        };
+        let full = |attempt| policy.delay(ErrorClass::Throttling, attempt, 1.0);
+        assert_eq!(full(1), Some(Duration::from_millis(100)));
+        assert_eq!(full(2), Some(Duration::from_millis(200)));
+        assert_eq!(full(3), Some(Duration::from_millis(400)));
+        assert_eq!(full(4), Some(Duration::from_millis(500)));
+        assert_eq!(full(6), None);
+        assert_eq!(policy.delay(ErrorClass::ClientError, 1, 1.0), None);
+        assert_eq!(
+            policy.delay(ErrorClass::Timeout, 1, 0.5),
+            Some(Duration::from_millis(50))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_entries_are_retried_alone_with_their_ids_until_accepted() {
+        let sink = MemorySink::new().with_script([
+            Scripted::FailEntries(vec![
+                (1, ErrorClass::Throttling),
+                (3, ErrorClass::ServerError),
+            ]),
+            Scripted::FailEntries(vec![(0, ErrorClass::KmsThrottling)]),
+        ]);
+        let delivery = deliver(&sink, entries(5), &RetryPolicy::default(), 1).await;
+        assert_eq!(sink.calls(), 3);
+        let mut acked: Vec<&str> = delivery.acked.iter().map(|(id, _)| id.as_str()).collect();
+        acked.sort_unstable();
+        assert_eq!(acked, ["0", "1", "2", "3", "4"]);
+        // Entry "1" failed twice (positions 1, then 0 of the retry) and kept its body.
+        let received = sink.received();
+        assert_eq!(received.iter().filter(|e| e.id == "1").count(), 1);
+        assert_eq!(
+            received.iter().find(|e| e.id == "1").unwrap().body,
+            "body 1"
+        );
+        assert_eq!(delivery.retries, 2);
+        assert_eq!(
+            delivery.errors,
+            BTreeMap::from([
+                (ErrorClass::Throttling, 1),
+                (ErrorClass::KmsThrottling, 1),
+                (ErrorClass::ServerError, 1)
+            ])
+        );
+        assert!(delivery.failed.is_empty() && delivery.uncertain.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn client_errors_are_not_retried() {
+        let sink = MemorySink::new()
+            .with_script([Scripted::FailEntries(vec![(0, ErrorClass::ClientError)])]);
+        let delivery = deliver(&sink, entries(2), &RetryPolicy::default(), 1).await;
+        assert_eq!(sink.calls(), 1);
+        assert_eq!(ids(&delivery.failed), ["0"]);
+        assert_eq!(delivery.acked.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_that_keeps_timing_out_ends_uncertain_after_the_last_attempt() {
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            ..RetryPolicy::default()
+        };
+        let sink = MemorySink::new().with_script(vec![Scripted::FailCall(ErrorClass::Timeout); 3]);
+        let delivery = deliver(&sink, entries(2), &policy, 1).await;
+        assert_eq!(sink.calls(), 3);
+        assert_eq!(ids(&delivery.uncertain), ["0", "1"]);
+        assert_eq!(delivery.errors, BTreeMap::from([(ErrorClass::Timeout, 3)]));
+        assert_eq!(delivery.service.len(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throttling_that_outlasts_the_retries_fails_the_entries_for_good() {
+        let policy = RetryPolicy {
+            max_attempts: 2,
+            ..RetryPolicy::default()
+        };
+        let sink =
+            MemorySink::new().with_script(vec![Scripted::FailCall(ErrorClass::Throttling); 2]);
+        let delivery = deliver(&sink, entries(1), &policy, 1).await;
+        assert_eq!(ids(&delivery.failed), ["0"]);
+        assert!(delivery.uncertain.is_empty());
+    }
+}

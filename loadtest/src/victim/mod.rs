@@ -1,0 +1,450 @@
+//! The victim: a consumer Lambda for drills. It processes SQS batches, records every sequence
+//! number it processed on a ledger queue the drill reads back, reports partial batch
+//! failures, and injects failures, latency and crashes as its configuration says, so a drill
+//! can break it mid-flood and heal it.
+//!
+//! Its settings are environment variables (the drill changes them with
+//! `UpdateFunctionConfiguration`, which replaces the running environments):
+//!
+//! | variable | meaning |
+//! | --- | --- |
+//! | `VICTIM_LEDGER_URL` | the ledger queue (required) |
+//! | `VICTIM_MODE` | `healthy` (default), `fail` (report messages as batch item failures), `error` (fail the whole invocation, which counts in the function's `Errors`), `crash` (abort the process mid-batch) |
+//! | `VICTIM_RATIO` | share of messages (`fail`) or batches (`error`, `crash`) affected, 0–1, default 1 |
+//! | `VICTIM_LATENCY_MS` | extra time spent on every batch, default 0 |
+//!
+//! The ESM must have `FunctionResponseTypes = ["ReportBatchItemFailures"]` for `fail` to
+//! retry only the failed messages. Processed messages are recorded *before* the function
+//! answers, so a crash after recording can only duplicate a record, never lose one.
+
+pub mod ledger;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::aws::Queues;
+use crate::error::{Error, Result};
+use ledger::{LedgerKind, LedgerRecord};
+
+/// The ledger queue URL.
+pub const ENV_LEDGER: &str = "VICTIM_LEDGER_URL";
+/// The fault mode.
+pub const ENV_MODE: &str = "VICTIM_MODE";
+/// Share of messages or batches affected.
+pub const ENV_RATIO: &str = "VICTIM_RATIO";
+/// Extra latency per batch, in milliseconds.
+pub const ENV_LATENCY_MS: &str = "VICTIM_LATENCY_MS";
+/// Longest latency the victim accepts (a Lambda runs at most 15 minutes).
+pub const MAX_LATENCY: Duration = Duration::from_mins(15);
+
+/// How the victim misbehaves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Processes everything.
+    #[default]
+    Healthy,
+    /// Reports a share of the messages as batch item failures.
+    Fail,
+    /// Fails a share of the invocations as a whole (a function error).
+    Error,
+    /// Aborts the process in a share of the invocations.
+    Crash,
+}
+
+impl Mode {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "healthy",
+            Self::Fail => "fail",
+            Self::Error => "error",
+            Self::Crash => "crash",
+        }
+    }
+}
+
+fn full_ratio() -> f64 {
+    1.0
+}
+
+/// The victim's fault settings; a drill injects them at phase boundaries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Fault mode.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Share affected, 0–1.
+    #[serde(default = "full_ratio")]
+    pub ratio: f64,
+    /// Extra time per batch.
+    #[serde(default, with = "crate::units::duration")]
+    pub latency: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Healthy,
+            ratio: 1.0,
+            latency: Duration::ZERO,
+        }
+    }
+}
+
+impl Settings {
+    /// Checks the ratio and latency.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming `ratio` or `latency`.
+    pub fn validate(&self) -> Result<()> {
+        if !(0.0..=1.0).contains(&self.ratio) {
+            return Err(Error::invalid(
+                "ratio",
+                format!("{} is not between 0 and 1", self.ratio),
+            ));
+        }
+        if self.latency > MAX_LATENCY {
+            return Err(Error::invalid(
+                "latency",
+                "is longer than a Lambda may run (15 min)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The environment changes that apply these settings.
+    pub fn to_env(&self) -> Vec<(String, Option<String>)> {
+        vec![
+            (ENV_MODE.to_owned(), Some(self.mode.as_str().to_owned())),
+            (ENV_RATIO.to_owned(), Some(self.ratio.to_string())),
+            (
+                ENV_LATENCY_MS.to_owned(),
+                Some(self.latency.as_millis().to_string()),
+            ),
+        ]
+    }
+
+    /// Reads the settings from an environment (`get` looks a variable up).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the variable that does not parse.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let mode = match get(ENV_MODE).as_deref().map(str::trim) {
+            None | Some("" | "healthy") => Mode::Healthy,
+            Some("fail") => Mode::Fail,
+            Some("error") => Mode::Error,
+            Some("crash") => Mode::Crash,
+            Some(other) => {
+                return Err(Error::invalid(
+                    ENV_MODE,
+                    format!("{other:?} is not healthy, fail, error or crash"),
+                ));
+            }
+        };
+        let ratio = match get(ENV_RATIO).filter(|v| !v.trim().is_empty()) {
+            None => 1.0,
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| Error::invalid(ENV_RATIO, format!("{v:?} is not a number")))?,
+        };
+        let latency = match get(ENV_LATENCY_MS).filter(|v| !v.trim().is_empty()) {
+            None => Duration::ZERO,
+            Some(v) => Duration::from_millis(v.trim().parse().map_err(|_| {
+                Error::invalid(ENV_LATENCY_MS, format!("{v:?} is not whole milliseconds"))
+            })?),
+        };
+        let settings = Self {
+            mode,
+            ratio,
+            latency,
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+}
+
+/// One SQS record as the victim sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// SQS message id (the batch item failure identifier).
+    pub message_id: String,
+    /// Body.
+    pub body: String,
+    /// `ApproximateReceiveCount`.
+    pub receive_count: u32,
+}
+
+/// What to do with a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Answer, reporting the records at these positions as failed.
+    Respond {
+        /// Positions of the failed records.
+        failed: Vec<usize>,
+    },
+    /// Fail the invocation.
+    Error,
+    /// Abort the process.
+    Crash,
+}
+
+/// A number in `[0, 1)` that is the same for the same message and attempt, so a retried
+/// decision is reproducible from the ledger and the logs.
+fn chance(message_id: &str, receive_count: u32, salt: u64) -> f64 {
+    // FNV-1a over the id: stable across builds, unlike `DefaultHasher`.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in message_id.bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    ChaCha8Rng::seed_from_u64(hash ^ u64::from(receive_count) ^ salt).random()
+}
+
+/// Decides what happens to a batch under `settings`. Pure.
+pub fn plan(settings: &Settings, records: &[Record]) -> Outcome {
+    let hit = |record: &Record, salt| {
+        chance(&record.message_id, record.receive_count, salt) < settings.ratio
+    };
+    match settings.mode {
+        Mode::Healthy => Outcome::Respond { failed: Vec::new() },
+        Mode::Fail => Outcome::Respond {
+            failed: records
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| hit(r, 1))
+                .map(|(i, _)| i)
+                .collect(),
+        },
+        // One decision per batch, keyed on its first record.
+        Mode::Error | Mode::Crash => match records.first() {
+            Some(first) if hit(first, 2) => {
+                if settings.mode == Mode::Error {
+                    Outcome::Error
+                } else {
+                    Outcome::Crash
+                }
+            }
+            _ => Outcome::Respond { failed: Vec::new() },
+        },
+    }
+}
+
+/// Errors the victim answers with.
+#[derive(Debug, thiserror::Error)]
+pub enum VictimError {
+    /// The failure was injected on purpose.
+    #[error("injected failure of a batch of {0} messages")]
+    Injected(usize),
+    /// The ledger could not be written, so the batch must be retried.
+    #[error("ledger write failed, the batch will be retried: {0}")]
+    Ledger(#[source] Error),
+}
+
+impl From<VictimError> for lambda_runtime::Diagnostic {
+    fn from(err: VictimError) -> Self {
+        let error_type = match &err {
+            VictimError::Injected(_) => "Victim.Injected",
+            VictimError::Ledger(_) => "Victim.Ledger",
+        };
+        Self {
+            error_type: error_type.to_owned(),
+            error_message: err.to_string(),
+        }
+    }
+}
+
+/// The victim's handler state.
+#[derive(Debug, Clone)]
+pub struct Victim {
+    queues: Queues,
+    ledger_url: String,
+    settings: Settings,
+}
+
+impl Victim {
+    /// A victim writing to `ledger_url`.
+    pub fn new(queues: Queues, ledger_url: String, settings: Settings) -> Self {
+        Self {
+            queues,
+            ledger_url,
+            settings,
+        }
+    }
+
+    /// Handles one SQS batch; returns the batch response (`batchItemFailures`).
+    ///
+    /// # Errors
+    /// [`VictimError::Injected`] in `error` mode, [`VictimError::Ledger`] when the ledger
+    /// cannot record what was processed.
+    pub async fn handle(&self, records: &[Record], request_id: &str) -> Result<Value, VictimError> {
+        if !self.settings.latency.is_zero() {
+            tokio::time::sleep(self.settings.latency).await;
+        }
+        let outcome = plan(&self.settings, records);
+        let at_ms = Utc::now().timestamp_millis();
+        let all: Vec<usize> = (0..records.len()).collect();
+        match outcome {
+            Outcome::Crash => {
+                eprintln!(
+                    "victim: crashing on purpose in a batch of {}",
+                    records.len()
+                );
+                // abort, not panic: lambda_runtime would catch a panic and answer tidily.
+                std::process::abort();
+            }
+            Outcome::Error => {
+                // Best effort: a lost "failed" record only makes the report less detailed.
+                let failed =
+                    LedgerRecord::for_batch(records, &all, LedgerKind::Failed, at_ms, request_id);
+                if let Err(err) = self.write(failed).await {
+                    eprintln!("victim: could not record failed attempts: {err}");
+                }
+                Err(VictimError::Injected(records.len()))
+            }
+            Outcome::Respond { failed } => {
+                let processed: Vec<usize> = all
+                    .iter()
+                    .copied()
+                    .filter(|i| !failed.contains(i))
+                    .collect();
+                let done = LedgerRecord::for_batch(
+                    records,
+                    &processed,
+                    LedgerKind::Processed,
+                    at_ms,
+                    request_id,
+                );
+                self.write(done).await.map_err(VictimError::Ledger)?;
+                if !failed.is_empty() {
+                    let attempts = LedgerRecord::for_batch(
+                        records,
+                        &failed,
+                        LedgerKind::Failed,
+                        at_ms,
+                        request_id,
+                    );
+                    if let Err(err) = self.write(attempts).await {
+                        eprintln!("victim: could not record failed attempts: {err}");
+                    }
+                }
+                println!(
+                    "victim: processed {} of {} (mode {})",
+                    processed.len(),
+                    records.len(),
+                    self.settings.mode.as_str()
+                );
+                let failures: Vec<Value> = failed
+                    .iter()
+                    .map(|i| json!({ "itemIdentifier": records[*i].message_id }))
+                    .collect();
+                Ok(json!({ "batchItemFailures": failures }))
+            }
+        }
+    }
+
+    async fn write(&self, records: Vec<LedgerRecord>) -> Result<()> {
+        for record in records {
+            let body = serde_json::to_string(&record).map_err(|source| Error::Json {
+                what: "a ledger record".to_owned(),
+                source,
+            })?;
+            self.queues.send(&self.ledger_url, body).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(n: usize) -> Vec<Record> {
+        (0..n)
+            .map(|i| Record {
+                message_id: format!("m-{i}"),
+                body: String::new(),
+                receive_count: 1,
+            })
+            .collect()
+    }
+
+    fn settings(mode: Mode, ratio: f64) -> Settings {
+        Settings {
+            mode,
+            ratio,
+            latency: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn settings_round_trip_through_the_environment() {
+        let settings = Settings {
+            mode: Mode::Fail,
+            ratio: 0.25,
+            latency: Duration::from_millis(150),
+        };
+        let env: std::collections::HashMap<String, String> = settings
+            .to_env()
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+        assert_eq!(
+            Settings::from_env(|k| env.get(k).cloned()).unwrap(),
+            settings
+        );
+        assert_eq!(Settings::from_env(|_| None).unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn bad_settings_name_the_variable() {
+        let err =
+            Settings::from_env(|k| (k == ENV_MODE).then(|| "explode".to_owned())).unwrap_err();
+        assert!(err.to_string().contains(ENV_MODE), "{err}");
+        let err = Settings::from_env(|k| (k == ENV_RATIO).then(|| "2".to_owned())).unwrap_err();
+        assert!(err.to_string().contains("ratio"), "{err}");
+    }
+
+    #[test]
+    fn a_healthy_victim_fails_nothing_and_full_ratios_hit_everything() {
+        let batch = records(10);
+        assert_eq!(
+            plan(&Settings::default(), &batch),
+            Outcome::Respond { failed: vec![] }
+        );
+        assert_eq!(
+            plan(&settings(Mode::Fail, 1.0), &batch),
+            Outcome::Respond {
+                failed: (0..10).collect()
+            }
+        );
+        assert_eq!(plan(&settings(Mode::Error, 1.0), &batch), Outcome::Error);
+        assert_eq!(plan(&settings(Mode::Crash, 1.0), &batch), Outcome::Crash);
+        assert_eq!(
+            plan(&settings(Mode::Error, 0.0), &batch),
+            Outcome::Respond { failed: vec![] }
+        );
+    }
+
+    #[test]
+    fn a_partial_ratio_fails_about_that_share_and_decides_the_same_way_twice() {
+        let batch = records(2000);
+        let Outcome::Respond { failed } = plan(&settings(Mode::Fail, 0.3), &batch) else {
+            panic!("fail mode answers");
+        };
+        assert!(
+            (500..700).contains(&failed.len()),
+            "{} of 2000",
+            failed.len()
+        );
+        assert_eq!(
+            plan(&settings(Mode::Fail, 0.3), &batch),
+            Outcome::Respond { failed }
+        );
+    }
+}
