@@ -16,13 +16,23 @@
 //! - [`unique_name`]: resource names that cannot collide across parallel tests;
 //! - [`wait_for`] and [`LocalAws::read_ledger`]: polling with deadlines and errors that say
 //!   what was awaited and what was last seen;
-//! - [`LedgerEntry`]: what the `probe-lambda` test function reports on its ledger queue.
+//! - [`LedgerEntry`]: what the `probe-lambda` test function reports on its ledger queue;
+//! - [`Rig`]: the controller running as a real Lambda over a protected consumer, its alarms,
+//!   and ways to drive it (alarm states, ticks, operator commands, the `floodgate` CLI);
+//! - [`FaultProxy`]: a fault-injecting HTTP proxy in front of LocalStack, to give the
+//!   controller throttling, `ResourceInUseException`, 5xx and timeouts on the wire;
+//! - [`overflow::OverflowBed`]: source, overflow queue and alarm of one circuit, for driving
+//!   the overflow step in process through `breaker`'s SDK adapters.
 
 #![forbid(unsafe_code)]
 
 mod aws;
+pub mod bench;
+mod controller;
 mod ledger;
 mod names;
+pub mod overflow;
+mod proxy;
 mod wait;
 mod zip;
 
@@ -30,8 +40,13 @@ pub use aws::{
     ACCOUNT, Function, FunctionSpec, Invoked, LocalAws, PROBE_BIN, PROBE_PACKAGE, Queue, REGION,
     UNHANDLED, endpoint_url, sdk_config,
 };
+pub use controller::{
+    AlarmSource, AlarmSpec, CLI_BIN, CONTROLLER_BIN, CONTROLLER_PACKAGE, CliRun, ControllerError,
+    Reply, Rig, RigSpec, Seen, TAG_PREFIX, cli_path, fast_timings, put_alarm,
+};
 pub use ledger::{LEDGER_QUEUE_URL_ENV, LedgerEntry};
 pub use names::unique_name;
+pub use proxy::{Exchange, Fault, FaultProxy, Outcome, operation_of};
 pub use wait::{Check, wait_for};
 pub use zip::lambda_zip;
 

@@ -1,0 +1,462 @@
+//! A test bed for the overflow against LocalStack: a source queue with a DLQ, an overflow
+//! queue, a manual CloudWatch alarm, and a controller configuration naming them — driven in
+//! process through `breaker`'s real SDK adapters ([`breaker::aws::AwsPorts`]), optionally
+//! wrapped in [`breaker::fake::Faulty`] to fail chosen batch entries.
+//!
+//! With [`BedSpec::consumer`], the bed also deploys the `probe-lambda` consumer on the source
+//! through an event source mapping, so whole reconciles (trip, close, replay) run against the
+//! real mapping and the consumer's ledger shows what it processed.
+
+use std::collections::BTreeSet;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use aws_config::Region;
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StateValue, Statistic};
+use aws_sdk_sqs::config::Credentials;
+use aws_sdk_sqs::primitives::Blob;
+use aws_sdk_sqs::types::{
+    Message, MessageAttributeValue, MessageSystemAttributeName, MessageSystemAttributeNameForSends,
+    MessageSystemAttributeValue, QueueAttributeName,
+};
+use breaker::aws::AwsPorts;
+use breaker::config::Circuit;
+use breaker::fake::MemoryRecorder;
+use breaker::overflow::{Direction, Pacer, Provenance, Tally, Transfer, run, transfer};
+use breaker::policy::{CircuitState, Phase};
+use breaker::ports::{Ports, Queues};
+use breaker::protocol::OverflowReport;
+use breaker::reconcile::Context;
+use breaker::retry::RetryPolicy;
+use breaker::{Controller, ControllerConfig};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use crate::{ACCOUNT, AwsCall, Function, HarnessError, LocalAws, Queue, REGION, endpoint_url};
+
+/// The mapping UUID of a bed without a consumer: never called, since only the overflow step
+/// runs there.
+const NO_MAPPING: &str = "00000000-0000-4000-8000-000000000000";
+
+/// The `breaker` adapters for LocalStack, configured as the controller configures them (SDK
+/// retries off: the crate's own policy retries).
+pub async fn breaker_ports() -> AwsPorts {
+    let sdk = breaker::aws::config_loader()
+        .endpoint_url(endpoint_url())
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "floodgate-tests",
+        ))
+        .load()
+        .await;
+    AwsPorts::new(&sdk, NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN))
+}
+
+/// What [`OverflowBed::deploy`] builds.
+#[derive(Debug, Clone)]
+pub struct BedSpec {
+    prefix: String,
+    overflow: Value,
+    overflow_queue: Vec<(QueueAttributeName, String)>,
+    consumer: bool,
+}
+
+impl BedSpec {
+    /// Queues named from `prefix` (at most 20 characters), ceiling 10, rates of 500 per
+    /// second, replay after 60 s, no consumer.
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+            overflow: json!({
+                "ceiling": 10,
+                "move_rate_per_sec": 500,
+                "max_moves_per_invocation": 1000,
+                "replay_after_secs": 60,
+                "replay_rate_per_sec": 500,
+                "max_replays_per_invocation": 1000,
+            }),
+            overflow_queue: Vec::new(),
+            consumer: false,
+        }
+    }
+
+    /// Sets a field of the overflow block.
+    #[must_use]
+    pub fn overflow(mut self, field: &str, value: impl Into<Value>) -> Self {
+        self.overflow[field] = value.into();
+        self
+    }
+
+    /// Adds an attribute of the overflow queue (e.g. a small `MaximumMessageSize`).
+    #[must_use]
+    pub fn overflow_queue_attribute(mut self, name: QueueAttributeName, value: &str) -> Self {
+        self.overflow_queue.push((name, value.to_owned()));
+        self
+    }
+
+    /// Also deploys the consumer and its event source mapping.
+    #[must_use]
+    pub fn consumer(mut self) -> Self {
+        self.consumer = true;
+        self
+    }
+}
+
+/// The consumer of a bed with [`BedSpec::consumer`].
+#[derive(Debug, Clone)]
+pub struct Consumer {
+    /// The `probe-lambda` function.
+    pub function: Function,
+    /// Where it reports what it processed.
+    pub ledger: Queue,
+    /// The event source mapping from the source queue.
+    pub mapping_uuid: String,
+}
+
+/// Queues, an alarm and a configuration for one circuit with an overflow queue.
+#[derive(Debug)]
+pub struct OverflowBed {
+    /// The harness clients.
+    pub aws: LocalAws,
+    /// `breaker`'s SDK adapters.
+    pub ports: AwsPorts,
+    /// The source queue (redrive to `dlq` after 5 receives).
+    pub source: Queue,
+    /// The source's DLQ.
+    pub dlq: Queue,
+    /// The overflow queue.
+    pub overflow: Queue,
+    /// The circuit's errors alarm (moved only by `SetAlarmState`).
+    pub alarm: String,
+    /// The consumer, when deployed.
+    pub consumer: Option<Consumer>,
+    /// The controller configuration: one circuit over these resources.
+    pub config: ControllerConfig,
+}
+
+impl OverflowBed {
+    /// Creates the resources of `spec`, with the alarm in OK.
+    ///
+    /// # Errors
+    /// Whatever creating a resource fails with; [`HarnessError::Aws`] for a configuration the
+    /// controller refuses.
+    pub async fn deploy(spec: BedSpec) -> Result<Self, HarnessError> {
+        let aws = LocalAws::connect().await?;
+        let prefix = &spec.prefix;
+        let (source, dlq) = aws
+            .create_queue_with_dlq(&format!("{prefix}-src"), 5, Duration::from_secs(5))
+            .await?;
+        let overflow = aws
+            .create_queue(
+                &crate::unique_name(&format!("{prefix}-ovf")),
+                &spec.overflow_queue,
+            )
+            .await?;
+        let alarm = crate::unique_name(&format!("{prefix}-errors"));
+        aws.cloudwatch
+            .put_metric_alarm()
+            .alarm_name(&alarm)
+            .namespace("Floodgate/Tests")
+            .metric_name("Signal")
+            .dimensions(Dimension::builder().name("Alarm").value(&alarm).build())
+            .statistic(Statistic::Maximum)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(1.0)
+            .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+            .treat_missing_data("ignore")
+            .send()
+            .await
+            .call("PutMetricAlarm")?;
+        let consumer = if spec.consumer {
+            let (function, ledger) = aws
+                .deploy_probe_with_ledger(&format!("{prefix}-consumer"), |f| {
+                    f.timeout(Duration::from_secs(2))
+                })
+                .await?;
+            let mapping_uuid = aws.create_sqs_trigger(&function.name, &source, 10).await?;
+            Some(Consumer {
+                function,
+                ledger,
+                mapping_uuid,
+            })
+        } else {
+            None
+        };
+        let mut overflow_block = spec.overflow.clone();
+        overflow_block["queue_url"] = json!(overflow.url);
+        let document = json!({
+            "account_id": ACCOUNT,
+            "region": REGION,
+            "circuits": [{
+                "name": crate::unique_name(prefix),
+                "event_source_mapping_uuid": consumer.as_ref().map_or(NO_MAPPING, |c| &c.mapping_uuid),
+                "function_name": consumer.as_ref().map_or("none", |c| &c.function.name),
+                "queue_url": source.url,
+                "alarms": [{"name": alarm, "kind": "errors"}],
+                "levels": {"max": 4, "safe": 2, "probe": 2},
+                "reserved_concurrency": {"mode": "managed", "headroom": 0},
+                "timings": crate::fast_timings(),
+                "overflow": overflow_block,
+            }],
+        });
+        let config =
+            ControllerConfig::from_json(&document.to_string()).map_err(|e| HarnessError::Aws {
+                call: "ControllerConfig::from_json",
+                cause: e.to_string(),
+            })?;
+        let bed = Self {
+            aws,
+            ports: breaker_ports().await,
+            source,
+            dlq,
+            overflow,
+            alarm,
+            consumer,
+            config,
+        };
+        bed.set_alarm(StateValue::Ok).await?;
+        Ok(bed)
+    }
+
+    /// The circuit.
+    pub fn circuit(&self) -> &Circuit {
+        &self.config.circuits()[0]
+    }
+
+    /// A controller over the bed's resources (for beds with a consumer), metrics kept in
+    /// memory.
+    pub fn controller(&self) -> Controller<AwsPorts> {
+        Controller::new(self.config.clone(), self.ports.clone())
+            .with_recorder(std::sync::Arc::new(MemoryRecorder::default()))
+    }
+
+    /// Moves the circuit's alarm to `state`.
+    ///
+    /// # Errors
+    /// [`HarnessError::Aws`] when CloudWatch refuses.
+    pub async fn set_alarm(&self, state: StateValue) -> Result<(), HarnessError> {
+        self.aws
+            .cloudwatch
+            .set_alarm_state()
+            .alarm_name(&self.alarm)
+            .state_value(state)
+            .state_reason("floodgate overflow test")
+            .send()
+            .await
+            .call("SetAlarmState")?;
+        Ok(())
+    }
+
+    /// The overflow step of one reconcile, as `reconcile` runs it: the source's depth read
+    /// first, then [`breaker::overflow::run`] for a circuit in `state` at `now`, through
+    /// `ports`.
+    ///
+    /// # Panics
+    /// If the bed's circuit has no overflow (it always has).
+    pub async fn run<P: Ports>(
+        &self,
+        ports: &P,
+        state: &CircuitState,
+        now: DateTime<Utc>,
+    ) -> OverflowReport {
+        let recorder = MemoryRecorder::default();
+        let ctx = Context {
+            ports,
+            retry: &RetryPolicy::default(),
+            recorder: &recorder,
+        };
+        let depth = ports.queue_depth(&self.source.url).await.ok();
+        run(ctx, self.circuit(), state, depth, now)
+            .await
+            .expect("the bed's circuit has an overflow queue")
+    }
+
+    /// A move from the source to the overflow queue as the step makes it, but with the given
+    /// visibility timeouts: short ones let a test see the messages it left hidden again.
+    pub fn move_job(&self, in_flight: Duration, hold: Duration) -> Transfer {
+        Transfer {
+            circuit: self.circuit().name().to_owned(),
+            direction: Direction::Move,
+            from: self.source.url.clone(),
+            to: self.overflow.url.clone(),
+            reason: "test".to_owned(),
+            in_flight,
+            hold,
+        }
+    }
+
+    /// [`breaker::overflow::transfer`] of up to `count` messages through `ports`, unpaced,
+    /// under the default retry policy, never stopped early.
+    pub async fn transfer<Q: Queues>(&self, ports: &Q, job: &Transfer, count: u64) -> Tally {
+        transfer(
+            ports,
+            &RetryPolicy::default(),
+            &Pacer::unlimited(),
+            job,
+            count,
+            Utc::now(),
+            async || None,
+        )
+        .await
+    }
+
+    /// Sends `n` distinct JSON bodies (see [`bodies`]) to `queue`; returns the bodies and
+    /// their message ids.
+    ///
+    /// # Errors
+    /// [`HarnessError::Aws`] when SQS refuses.
+    pub async fn fill(
+        &self,
+        queue: &Queue,
+        n: usize,
+    ) -> Result<(Vec<String>, Vec<String>), HarnessError> {
+        let sent = bodies(&queue.name, n);
+        let ids = self.aws.send_bodies(queue, &sent).await?;
+        Ok((sent, ids))
+    }
+
+    /// Sends `body` to the source with `attributes` (`(name, data type, value)`; `Binary`
+    /// types take the value's bytes) and an optional X-Ray trace header.
+    ///
+    /// # Errors
+    /// [`HarnessError::Aws`] when SQS refuses.
+    pub async fn send_with_attributes(
+        &self,
+        body: &str,
+        attributes: &[(&str, &str, &str)],
+        trace_header: Option<&str>,
+    ) -> Result<(), HarnessError> {
+        let mut send = self
+            .aws
+            .sqs
+            .send_message()
+            .queue_url(&self.source.url)
+            .message_body(body);
+        for (name, data_type, value) in attributes {
+            let attribute = MessageAttributeValue::builder().data_type(*data_type);
+            let attribute = if data_type.starts_with("Binary") {
+                attribute.binary_value(Blob::new(value.as_bytes()))
+            } else {
+                attribute.string_value(*value)
+            };
+            send = send.message_attributes(*name, attribute.build().call("MessageAttributeValue")?);
+        }
+        if let Some(trace) = trace_header {
+            send = send.message_system_attributes(
+                MessageSystemAttributeNameForSends::AwsTraceHeader,
+                MessageSystemAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(trace)
+                    .build()
+                    .call("MessageSystemAttributeValue")?,
+            );
+        }
+        send.send().await.call("SendMessage")?;
+        Ok(())
+    }
+
+    /// Receives and deletes everything in `queue` (message attributes and system attributes
+    /// included) until it has been empty for two long polls in a row, or `timeout` passes.
+    ///
+    /// # Errors
+    /// [`HarnessError::Aws`] when SQS fails.
+    pub async fn drain(
+        &self,
+        queue: &Queue,
+        timeout: Duration,
+    ) -> Result<Vec<Message>, HarnessError> {
+        let deadline = Instant::now() + timeout;
+        let mut drained = Vec::new();
+        let mut empty_polls = 0;
+        while empty_polls < 2 && Instant::now() < deadline {
+            let received = self
+                .aws
+                .sqs
+                .receive_message()
+                .queue_url(&queue.url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .message_attribute_names("All")
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .send()
+                .await
+                .call("ReceiveMessage")?;
+            let messages = received.messages();
+            if messages.is_empty() {
+                empty_polls += 1;
+                continue;
+            }
+            empty_polls = 0;
+            for message in messages {
+                if let Some(handle) = message.receipt_handle() {
+                    self.aws
+                        .sqs
+                        .delete_message()
+                        .queue_url(&queue.url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await
+                        .call("DeleteMessage")?;
+                }
+                drained.push(message.clone());
+            }
+        }
+        Ok(drained)
+    }
+
+    /// Visible plus in-flight messages of `queue`.
+    ///
+    /// # Errors
+    /// [`HarnessError::Aws`] when SQS fails.
+    pub async fn count(&self, queue: &Queue) -> Result<u64, HarnessError> {
+        let (visible, in_flight) = self.aws.queue_depth(queue).await?;
+        Ok(visible + in_flight)
+    }
+}
+
+/// `n` distinct JSON bodies tagged with `tag`.
+pub fn bodies(tag: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|seq| json!({"tag": tag, "seq": seq}).to_string())
+        .collect()
+}
+
+/// A live circuit (no override, no dry-run) in `phase`.
+pub fn in_phase(phase: Phase) -> CircuitState {
+    CircuitState {
+        phase,
+        override_: None,
+        dry_run: false,
+    }
+}
+
+/// The provenance a message carries in attribute `name`, if it carries one.
+pub fn provenance_of(message: &Message, name: &str) -> Option<Provenance> {
+    message
+        .message_attributes()
+        .and_then(|a| a.get(name))
+        .and_then(MessageAttributeValue::string_value)
+        .and_then(|json| serde_json::from_str(json).ok())
+}
+
+/// The bodies of `messages`, parsed as JSON where they are (so a body re-serialised on the way
+/// compares equal to the original), as a multiset.
+pub fn body_multiset<'a>(bodies: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut all: Vec<String> = bodies
+        .into_iter()
+        .map(|b| serde_json::from_str::<Value>(b).map_or_else(|_| b.to_owned(), |v| v.to_string()))
+        .collect();
+    all.sort();
+    all
+}
+
+/// The distinct bodies among `bodies`, parsed as JSON where they are.
+pub fn body_set<'a>(bodies: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+    body_multiset(bodies).into_iter().collect()
+}

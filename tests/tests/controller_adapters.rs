@@ -1,0 +1,230 @@
+//! `breaker`'s SDK adapters (`breaker::aws::AwsPorts`), called in-process against LocalStack
+//! with the product's own client settings: every port method reads or writes the real
+//! resource, including `DeleteFunctionConcurrency`, which no reconcile path calls yet and so
+//! no controller end-to-end test can reach; and LocalStack's own errors are classified.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use aws_config::Region;
+use aws_sdk_sqs::config::Credentials;
+use breaker::aws::AwsPorts;
+use breaker::error::AwsFault;
+use breaker::policy::AlarmState;
+use breaker::ports::{
+    Alarms, Concurrency, EventSourceMappings, MappingState, MappingUpdate, Queues,
+};
+use floodgate_tests::{
+    AlarmSource, Check, HarnessError, LocalAws, endpoint_url, put_alarm, unique_name, wait_for,
+};
+
+async fn ports() -> AwsPorts {
+    let sdk = breaker::aws::config_loader()
+        .endpoint_url(endpoint_url())
+        .region(Region::new(floodgate_tests::REGION))
+        .credentials_provider(Credentials::new("test", "test", None, None, "adapters"))
+        .load()
+        .await;
+    AwsPorts::new(&sdk, NonZeroU32::new(15).expect("non-zero"))
+}
+
+#[tokio::test]
+#[ignore = "needs LocalStack: run with make test"]
+async fn the_mapping_adapters_read_update_and_tag_the_real_mapping() {
+    let aws = LocalAws::connect().await.expect("LocalStack");
+    let (source, _dlq) = aws
+        .create_queue_with_dlq("adapt-src", 5, Duration::from_secs(5))
+        .await
+        .expect("queue");
+    let consumer = aws
+        .deploy_probe("adapt-consumer", |f| f)
+        .await
+        .expect("consumer");
+    let uuid = aws
+        .create_sqs_trigger(&consumer.name, &source, 10)
+        .await
+        .expect("mapping");
+    let ports = ports().await;
+
+    let mapping = ports
+        .get_mapping(&uuid)
+        .await
+        .expect("GetEventSourceMapping");
+    assert_eq!(mapping.uuid, uuid);
+    assert_eq!(mapping.state, MappingState::Enabled);
+    assert_eq!(mapping.function_arn, consumer.arn);
+    assert!(
+        mapping
+            .arn
+            .ends_with(&format!(":event-source-mapping:{uuid}")),
+        "{}",
+        mapping.arn
+    );
+    assert_eq!(mapping.maximum_concurrency, None);
+
+    ports
+        .update_mapping(
+            &uuid,
+            MappingUpdate {
+                enabled: Some(false),
+                maximum_concurrency: Some(5),
+            },
+        )
+        .await
+        .expect("UpdateEventSourceMapping");
+    let disabled = wait_for(
+        "the mapping to settle Disabled",
+        Duration::from_secs(30),
+        || async {
+            let m = ports
+                .get_mapping(&uuid)
+                .await
+                .map_err(|e| HarnessError::Aws {
+                    call: "GetEventSourceMapping",
+                    cause: e.to_string(),
+                })?;
+            Ok(if m.state == MappingState::Disabled {
+                Check::Done(m)
+            } else {
+                Check::NotYet(m.state.to_string())
+            })
+        },
+    )
+    .await
+    .expect("disabled");
+    assert_eq!(disabled.maximum_concurrency, Some(5));
+
+    let tags = BTreeMap::from([
+        ("floodgate:state".to_owned(), "open".to_owned()),
+        ("floodgate:trips".to_owned(), "1".to_owned()),
+    ]);
+    ports.tag(&mapping.arn, &tags).await.expect("TagResource");
+    let read = ports.tags(&mapping.arn).await.expect("ListTags");
+    assert_eq!(read, tags);
+    // TagResource adds and overwrites; keys it does not name stay.
+    let more = BTreeMap::from([("floodgate:trips".to_owned(), "2".to_owned())]);
+    ports.tag(&mapping.arn, &more).await.expect("TagResource");
+    let read = ports.tags(&mapping.arn).await.expect("ListTags");
+    assert_eq!(
+        read.get("floodgate:state").map(String::as_str),
+        Some("open")
+    );
+    assert_eq!(read.get("floodgate:trips").map(String::as_str), Some("2"));
+
+    let missing = ports
+        .get_mapping("00000000-0000-4000-8000-000000000000")
+        .await
+        .expect_err("no such mapping");
+    assert_eq!(missing.aws_fault(), Some(AwsFault::NotFound), "{missing}");
+}
+
+#[tokio::test]
+#[ignore = "needs LocalStack: run with make test"]
+async fn the_concurrency_adapters_put_read_and_delete_a_reservation() {
+    let aws = LocalAws::connect().await.expect("LocalStack");
+    let consumer = aws
+        .deploy_probe("adapt-reserved", |f| f)
+        .await
+        .expect("consumer");
+    let ports = ports().await;
+    let function = consumer.name.as_str();
+    let reserved = || async { ports.reserved_concurrency(function).await.expect("Get") };
+    assert_eq!(reserved().await, None);
+    ports
+        .set_reserved_concurrency(function, 3)
+        .await
+        .expect("PutFunctionConcurrency");
+    assert_eq!(reserved().await, Some(3));
+    ports
+        .delete_reserved_concurrency(function)
+        .await
+        .expect("DeleteFunctionConcurrency");
+    assert_eq!(reserved().await, None);
+
+    let missing = ports
+        .reserved_concurrency(&unique_name("adapt-missing"))
+        .await
+        .expect_err("no such function");
+    assert_eq!(missing.aws_fault(), Some(AwsFault::NotFound), "{missing}");
+}
+
+#[tokio::test]
+#[ignore = "needs LocalStack: run with make test"]
+async fn the_alarm_and_queue_adapters_read_metric_and_composite_alarms_and_queue_depth() {
+    let aws = LocalAws::connect().await.expect("LocalStack");
+    let metric = unique_name("adapt-metric");
+    put_alarm(&aws, &metric, AlarmSource::Manual, "", None)
+        .await
+        .expect("PutMetricAlarm");
+    let composite = unique_name("adapt-composite");
+    aws.cloudwatch
+        .put_composite_alarm()
+        .alarm_name(&composite)
+        .alarm_rule(format!(
+            "ALARM(\"arn:aws:cloudwatch:{}:{}:alarm:{metric}\")",
+            floodgate_tests::REGION,
+            floodgate_tests::ACCOUNT
+        ))
+        .send()
+        .await
+        .expect("PutCompositeAlarm");
+    aws.cloudwatch
+        .set_alarm_state()
+        .alarm_name(&metric)
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("adapter test")
+        .send()
+        .await
+        .expect("SetAlarmState");
+    let ports = ports().await;
+
+    let names = vec![
+        metric.clone(),
+        composite.clone(),
+        unique_name("adapt-missing"),
+    ];
+    let described = ports.describe_alarms(&names).await.expect("DescribeAlarms");
+    let by_name: BTreeMap<&str, AlarmState> = described
+        .iter()
+        .map(|d| (d.name.as_str(), d.state))
+        .collect();
+    assert_eq!(
+        by_name.len(),
+        2,
+        "the missing alarm is absent: {described:?}"
+    );
+    assert_eq!(by_name.get(metric.as_str()), Some(&AlarmState::Alarm));
+    assert!(
+        by_name.contains_key(composite.as_str()),
+        "composite alarms are asked for too: {described:?}"
+    );
+    let metric_since = described
+        .iter()
+        .find(|d| d.name == metric)
+        .expect("metric")
+        .since;
+    let age = chrono::Utc::now() - metric_since;
+    assert!(
+        age >= chrono::TimeDelta::zero() && age < chrono::TimeDelta::seconds(30),
+        "the state's time is when SetAlarmState moved it: {metric_since}"
+    );
+
+    let queue = aws
+        .create_queue(&unique_name("adapt-depth"), &[])
+        .await
+        .expect("queue");
+    let bodies: Vec<String> = (0..3).map(|i| format!("m{i}")).collect();
+    aws.send_bodies(&queue, &bodies).await.expect("send");
+    let depth = ports
+        .queue_depth(&queue.url)
+        .await
+        .expect("GetQueueAttributes");
+    assert_eq!((depth.visible, depth.in_flight), (3, 0));
+
+    let gone = ports
+        .queue_depth(&format!("{}-gone", queue.url))
+        .await
+        .expect_err("no such queue");
+    assert_eq!(gone.aws_fault(), Some(AwsFault::NotFound), "{gone}");
+}
