@@ -10,6 +10,9 @@ use serde::Deserialize;
 
 use crate::protocol::{Request, Response};
 
+/// Attempts per Invoke from the CLI (the SDK's standard retry mode, with backoff).
+pub const INVOKE_ATTEMPTS: u32 = 4;
+
 /// Why an invocation of the controller did not produce a [`Response`].
 #[derive(Debug, thiserror::Error)]
 pub enum InvokeError {
@@ -69,12 +72,19 @@ impl ControllerClient {
         region: Option<&str>,
         timeout: Duration,
     ) -> Self {
-        let mut loader = super::config_loader().timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(super::CONNECT_TIMEOUT)
-                .operation_attempt_timeout(timeout)
-                .build(),
-        );
+        // Unlike the controller (which retries through its own policy), the CLI lets the SDK
+        // retry throttling: a controller busy with an alarm storm answers 429 for a moment,
+        // and repeating a command is safe because the policy ignores duplicates.
+        let mut loader = super::config_loader()
+            .retry_config(
+                aws_config::retry::RetryConfig::standard().with_max_attempts(INVOKE_ATTEMPTS),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(super::CONNECT_TIMEOUT)
+                    .operation_attempt_timeout(timeout)
+                    .build(),
+            );
         if let Some(endpoint) = endpoint_url {
             loader = loader.endpoint_url(endpoint);
         }
