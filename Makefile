@@ -22,8 +22,9 @@ test: lint
 	scripts/local-aws up; \
 	eval "$$(scripts/local-aws env)"; \
 	if .local-aws/venv/bin/python -m unittest discover -s tests/localaws \
-		&& cargo test --workspace --all-targets -- --include-ignored; then \
-		echo "make test: lint, executor checks and every workspace test (LocalStack included) passed in $$((SECONDS - started)) s"; \
+		&& cargo test --workspace --all-targets -- --include-ignored \
+		&& scripts/infra-test; then \
+		echo "make test: lint, executor checks, every workspace test (LocalStack included) and the infra checks passed in $$((SECONDS - started)) s"; \
 	else \
 		echo "make test: FAILED after $$((SECONDS - started)) s (LocalStack log: .local-aws/localstack.log)"; \
 		exit 1; \
@@ -37,7 +38,34 @@ local-aws-up:
 local-aws-down:
 	@scripts/local-aws down
 
-# The local drill (flood -> trip -> shed -> recover -> replay against LocalStack) lands with the
-# drill issue; until then this says so instead of pretending.
+# The local drill: flood -> the victim fails -> the real controller opens the circuit -> the
+# excess is shed to the overflow queue -> the victim heals -> half-open -> ramping -> closed
+# -> the overflow is replayed; nothing lost. Starts LocalStack (creating its venv if missing),
+# builds the controller and victim zips, deploys the demo stack through the SDK under names
+# unique to the run, runs loadtest/drills/local-drill.toml (DRILL_SPEC=... for another),
+# prints the timeline and the accounting, writes target/drill-reports/*.{json,html}, deletes
+# the stack and stops LocalStack, also on failure or Ctrl-C. Exit code as `loadtest drill`.
+DRILL_SPEC ?= loadtest/drills/local-drill.toml
 drill:
-	@echo "make drill: the local drill is not built yet (see README, Roadmap)" >&2; exit 1
+	@started=$$SECONDS; \
+	trap 'scripts/local-aws down' EXIT; \
+	trap 'exit 130' INT; \
+	trap 'exit 143' TERM; \
+	scripts/local-aws up; \
+	eval "$$(scripts/local-aws env)"; \
+	controller_zip="$$(scripts/lambda-zip breaker bootstrap)"; \
+	victim_zip="$$(scripts/lambda-zip loadtest victim)"; \
+	rc=0; \
+	cargo run --quiet -p loadtest --bin local-drill -- --spec "$(DRILL_SPEC)" \
+		--controller-zip "$$controller_zip" --victim-zip "$$victim_zip" \
+		--out target/drill-reports || rc=$$?; \
+	echo "make drill: exit $$rc after $$((SECONDS - started)) s (reports in target/drill-reports)"; \
+	exit $$rc
+
+# The infra modules (infra/cdk, infra/terraform): the controller package, jest, synth,
+# cfn-lint, checkov, terraform fmt, the static and evaluated Terraform tests, the config-schema
+# test against the controller's loader, and a CloudFormation deploy into LocalStack (started
+# if it is not running, and stopped again then). See scripts/infra-test.
+.PHONY: infra-test
+infra-test:
+	@scripts/infra-test

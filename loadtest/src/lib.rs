@@ -15,13 +15,15 @@
 //! - [`victim`]: the drill's consumer Lambda: ledger records, fault modes.
 //! - [`drill`]: drill specs, phases, the timeline, reaction times, accounting, assertions.
 //! - [`report`]: the drill report as JSON and as a self-contained HTML page.
-//! - [`aws`]: the only module that imports the AWS SDK.
+//! - [`aws`]: the only module that imports the AWS SDK, but for [`local`].
+//! - [`local`]: the local drill: the demo stack deployed into LocalStack, the controller
+//!   ticked, a drill run against it (`local-drill` binary, `make drill`).
 //! - [`cli`]: the `loadtest` command line.
 //! - [`sink`]: a minimal SQS-compatible HTTP server for benchmarking the generator.
 //! - [`error`]: the crate's classified error; [`units`]: duration parsing for specs and flags.
 //!
-//! Binaries: `loadtest` (the CLI: `flood`, `drill`, `report`), `victim` (the Lambda), and
-//! `sqs-sink` (the benchmark's sink).
+//! Binaries: `loadtest` (the CLI: `flood`, `drill`, `report`), `victim` (the Lambda),
+//! `sqs-sink` (the benchmark's sink), and `local-drill` (deploy + drill + teardown).
 #![forbid(unsafe_code)]
 
 pub mod aws;
@@ -30,6 +32,7 @@ pub mod cli;
 pub mod drill;
 pub mod error;
 pub mod flood;
+pub mod local;
 pub mod payload;
 pub mod profile;
 pub mod report;
