@@ -1,4 +1,4 @@
-//! Properties of the overflow, each checked on 10,000 random cases by default (set
+//! Properties of the overflow, each checked on 10,000 random cases by default (`.cargo/config.toml`; set
 //! `PROPTEST_CASES` to change that): the batch bookkeeping never deletes what was not sent and
 //! accounts for every message; transfers over random failure patterns lose nothing; and
 //! nothing is replayed unless the circuit is Closed.
@@ -23,20 +23,6 @@ use breaker::retry::RetryPolicy;
 use chrono::{DateTime, TimeDelta, Utc};
 use overflow_support::*;
 use proptest::prelude::*;
-use proptest::test_runner::{Config as ProptestConfig, RngAlgorithm};
-
-/// 10,000 cases unless `PROPTEST_CASES` says otherwise.
-fn cases() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
-    ProptestConfig {
-        cases,
-        rng_algorithm: RngAlgorithm::XorShift,
-        ..ProptestConfig::default()
-    }
-}
 
 /// A current-thread runtime on tokio's paused clock: retry backoffs and pacing take no real
 /// time.
@@ -150,7 +136,6 @@ fn job() -> Transfer {
 }
 
 proptest! {
-    #![proptest_config(cases())]
 
     #[test]
     fn settling_never_deletes_a_message_whose_send_did_not_succeed(

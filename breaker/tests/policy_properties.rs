@@ -1,4 +1,4 @@
-//! Properties of the policy, each checked on 10,000 random cases by default (set
+//! Properties of the policy, each checked on 10,000 random cases by default (`.cargo/config.toml`; set
 //! `PROPTEST_CASES` to change that).
 
 mod policy_support;
@@ -14,22 +14,6 @@ use breaker::policy::{
 use chrono::{DateTime, TimeDelta, Utc};
 use policy_support::{at, state};
 use proptest::prelude::*;
-use proptest::test_runner::{Config as ProptestConfig, RngAlgorithm};
-
-/// 10,000 cases unless `PROPTEST_CASES` says otherwise.
-fn cases() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
-    ProptestConfig {
-        cases,
-        // Unoptimised test builds spend most of their time in the default ChaCha generator;
-        // XorShift is random enough for picking test inputs.
-        rng_algorithm: RngAlgorithm::XorShift,
-        ..ProptestConfig::default()
-    }
-}
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
@@ -258,7 +242,6 @@ fn overrides() -> impl Strategy<Value = Option<(OverrideKind, String, String, Op
 }
 
 proptest! {
-    #![proptest_config(cases())]
 
     /// 1. Never consuming while an open-action alarm (errors, or another kind configured to
     ///    open) is in ALARM, unless an operator forced the circuit closed.

@@ -207,7 +207,6 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(crate::testing::cases())]
 
         #[test]
         fn packing_keeps_every_message_once_in_order_within_the_limits(

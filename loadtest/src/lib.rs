@@ -45,23 +45,3 @@ pub mod units;
 pub mod victim;
 
 pub use error::{Error, Result};
-
-#[cfg(test)]
-pub(crate) mod testing {
-    use proptest::test_runner::{Config, RngAlgorithm};
-
-    /// 10,000 cases unless `PROPTEST_CASES` says otherwise (the workspace's convention).
-    pub fn cases() -> Config {
-        let cases = std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(10_000);
-        Config {
-            cases,
-            // Unoptimised test builds spend most of their time in the default ChaCha
-            // generator; XorShift is random enough for picking test inputs.
-            rng_algorithm: RngAlgorithm::XorShift,
-            ..Config::default()
-        }
-    }
-}

@@ -358,7 +358,6 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(crate::testing::cases())]
 
         #[test]
         fn a_body_is_valid_json_and_never_larger_than_its_planned_size(

@@ -323,7 +323,6 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(crate::testing::cases())]
 
         #[test]
         fn intended_times_never_go_backwards_and_stay_inside_the_duration(

@@ -227,7 +227,6 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(crate::testing::cases())]
 
         #[test]
         fn behaves_like_a_set_of_numbers(a in small_sets(), b in small_sets()) {

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Architecture, Environment, FunctionCode, LogType, Runtime, State};
 use aws_sdk_sqs::config::Credentials;
@@ -56,8 +56,14 @@ pub async fn sdk_config() -> SdkConfig {
     let http_client = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https();
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http_client)
+    for_localstack(aws_config::defaults(BehaviorVersion::latest()).http_client(http_client))
+        .load()
+        .await
+}
+
+/// Points `loader` at LocalStack: [`endpoint_url`], [`REGION`] and static `test` credentials.
+pub fn for_localstack(loader: ConfigLoader) -> ConfigLoader {
+    loader
         .endpoint_url(endpoint_url())
         .region(Region::new(REGION))
         .credentials_provider(Credentials::new(
@@ -67,8 +73,6 @@ pub async fn sdk_config() -> SdkConfig {
             None,
             "floodgate-tests",
         ))
-        .load()
-        .await
 }
 
 /// Clients for LocalStack, plus helpers that create test resources and wait until usable.

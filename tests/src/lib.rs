@@ -38,7 +38,7 @@ mod zip;
 
 pub use aws::{
     ACCOUNT, Function, FunctionSpec, Invoked, LocalAws, PROBE_BIN, PROBE_PACKAGE, Queue, REGION,
-    UNHANDLED, endpoint_url, sdk_config,
+    UNHANDLED, endpoint_url, for_localstack, sdk_config,
 };
 pub use controller::{
     AlarmSource, AlarmSpec, CLI_BIN, CONTROLLER_BIN, CONTROLLER_PACKAGE, CliRun, ControllerError,

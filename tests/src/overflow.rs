@@ -11,9 +11,7 @@ use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use aws_config::Region;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StateValue, Statistic};
-use aws_sdk_sqs::config::Credentials;
 use aws_sdk_sqs::primitives::Blob;
 use aws_sdk_sqs::types::{
     Message, MessageAttributeValue, MessageSystemAttributeName, MessageSystemAttributeNameForSends,
@@ -33,7 +31,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::{ACCOUNT, AwsCall, Function, HarnessError, LocalAws, Queue, REGION, endpoint_url};
+use crate::{ACCOUNT, AwsCall, Function, HarnessError, LocalAws, Queue, REGION};
 
 /// The mapping UUID of a bed without a consumer: never called, since only the overflow step
 /// runs there.
@@ -42,16 +40,7 @@ const NO_MAPPING: &str = "00000000-0000-4000-8000-000000000000";
 /// The `breaker` adapters for LocalStack, configured as the controller configures them (SDK
 /// retries off: the crate's own policy retries).
 pub async fn breaker_ports() -> AwsPorts {
-    let sdk = breaker::aws::config_loader()
-        .endpoint_url(endpoint_url())
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "floodgate-tests",
-        ))
+    let sdk = crate::for_localstack(breaker::aws::config_loader())
         .load()
         .await;
     AwsPorts::new(&sdk, NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN))

@@ -186,7 +186,6 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(crate::testing::cases())]
 
         #[test]
         fn the_categories_partition_the_sent_messages(

@@ -465,7 +465,6 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(crate::testing::cases())]
 
         #[test]
         fn comparisons_agree_with_rust_on_integers(a in -1000i32..1000, b in -1000i32..1000) {
