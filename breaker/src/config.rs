@@ -171,6 +171,9 @@ pub struct Circuit {
     policy: CircuitConfig,
     event_source_mapping_uuid: String,
     function_name: String,
+    /// The bare function name, whether configured as a name or an ARN: what mappings and
+    /// circuits sharing the function are matched by.
+    function_key: String,
     queue_url: Option<String>,
     alarms: Vec<CircuitAlarm>,
     alarm_names: Vec<String>,
@@ -196,6 +199,21 @@ impl Circuit {
     /// The function the mapping invokes.
     pub fn function_name(&self) -> &str {
         &self.function_name
+    }
+
+    /// The bare name of the function (from a name or an ARN, without a qualifier).
+    pub fn function_key(&self) -> &str {
+        &self.function_key
+    }
+
+    /// Whether `function_arn` (a mapping's `FunctionArn`, possibly qualified with a version
+    /// or alias) names this circuit's function, in `account` and `region`.
+    pub fn invokes(&self, function_arn: &str, account: &str, region: &str) -> bool {
+        let parts: Vec<&str> = function_arn.split(':').collect();
+        // arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]
+        matches!(parts.as_slice(),
+            ["arn", _, "lambda", r, a, "function", name, ..]
+                if *r == region && *a == account && *name == self.function_key)
     }
 
     /// The source queue, if configured.
@@ -284,6 +302,14 @@ impl ControllerConfig {
         self.circuits.iter().find(|c| c.name() == name)
     }
 
+    /// The other circuits whose mappings invoke the same function as `circuit`: their
+    /// consumption counts toward the function's reserved concurrency too.
+    pub fn siblings<'a>(&'a self, circuit: &'a Circuit) -> impl Iterator<Item = &'a Circuit> {
+        self.circuits.iter().filter(move |c| {
+            c.function_key == circuit.function_key && c.name() != circuit.name()
+        })
+    }
+
     /// The circuit that owns the alarm named `alarm`.
     pub fn owner_of_alarm(&self, alarm: &str) -> Option<&Circuit> {
         self.alarm_owner.get(alarm).map(|&i| &self.circuits[i])
@@ -326,8 +352,14 @@ struct RawCircuit {
     timings: Timings,
     #[serde(default)]
     seed: u64,
+    #[serde(default = "default_probe_max_error_ratio")]
+    probe_max_error_ratio: f64,
     #[serde(default)]
     overflow: Option<RawOverflow>,
+}
+
+fn default_probe_max_error_ratio() -> f64 {
+    crate::policy::config::DEFAULT_PROBE_MAX_ERROR_RATIO
 }
 
 /// An overflow block as written.
@@ -453,6 +485,7 @@ impl RawConfig {
             }
             circuits.push(circuit);
         }
+        check_shared_functions(&circuits)?;
         Ok(ControllerConfig {
             account_id: self.account_id,
             region: self.region,
@@ -461,6 +494,65 @@ impl RawConfig {
             alarm_owner,
         })
     }
+}
+
+/// The bare function name of a function name or ARN (`name`, `name:qualifier`,
+/// `arn:aws:lambda:region:account:function:name[:qualifier]`, `account:function:name`), or
+/// `None` when it is not one. Lambda function names are 1 to 64 letters, digits, `-` and `_`
+/// (Lambda API reference, `CreateFunction` `FunctionName`).
+fn function_key(function: &str) -> Option<String> {
+    let parts: Vec<&str> = function.split(':').collect();
+    let name = match parts.as_slice() {
+        [name] | [name, _] => *name,
+        ["arn", _, "lambda", _, _, "function", name, ..] | [_, "function", name, ..] => *name,
+        _ => return None,
+    };
+    let valid = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    valid.then(|| name.to_owned())
+}
+
+/// Circuits whose mappings invoke one function share its reserved concurrency: Floodgate
+/// sets it to the sum of their levels (Lambda: "make sure the reserved concurrency of your
+/// function is greater than or equal to the total maximum concurrency of all Amazon SQS event
+/// sources on the function", Lambda Developer Guide, "Configuring scaling behavior for SQS
+/// event source mappings"). So they must manage it the same way, and none may use the kill
+/// switch, which would set it to 0 under the others' feet.
+fn check_shared_functions(circuits: &[Circuit]) -> Result<(), Error> {
+    for (i, circuit) in circuits.iter().enumerate() {
+        let Some(j) = circuits[..i]
+            .iter()
+            .position(|c| c.function_key == circuit.function_key)
+        else {
+            continue;
+        };
+        let first = &circuits[j];
+        let path = format!("circuits[{i}]");
+        if circuit.policy.reserved_concurrency() != first.policy.reserved_concurrency() {
+            return Err(Error::config(
+                format!("{path}.reserved_concurrency"),
+                format!(
+                    "must equal circuits[{j}].reserved_concurrency: both protect function {:?}, \
+                     whose reserved concurrency covers them together",
+                    circuit.function_key
+                ),
+            ));
+        }
+        if circuit.policy.kill_switch() || first.policy.kill_switch() {
+            let k = if circuit.policy.kill_switch() { i } else { j };
+            return Err(Error::config(
+                format!("circuits[{k}].kill_switch"),
+                format!(
+                    "is not allowed when several circuits protect function {:?}: reserved \
+                     concurrency 0 would stop the others too",
+                    circuit.function_key
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl RawCircuit {
@@ -473,6 +565,7 @@ impl RawCircuit {
             actions: self.actions,
             timings: self.timings,
             seed: self.seed,
+            probe_max_error_ratio: self.probe_max_error_ratio,
         };
         let policy = spec.validate_at(path).map_err(|e| match e {
             PolicyError::InvalidConfig { field, reason } => Error::config(field, reason),
@@ -484,12 +577,15 @@ impl RawCircuit {
                 format!("must be a UUID, got {:?}", self.event_source_mapping_uuid),
             ));
         }
-        if self.function_name.trim().is_empty() {
+        let Some(function_key) = function_key(&self.function_name) else {
             return Err(Error::config(
                 format!("{path}.function_name"),
-                "must not be empty",
+                format!(
+                    "must be a function name or ARN (1 to 64 letters, digits, - or _), got {:?}",
+                    crate::error::bounded(&self.function_name)
+                ),
             ));
-        }
+        };
         if let Some(url) = &self.queue_url {
             check_queue_url(&format!("{path}.queue_url"), url)?;
         }
@@ -521,6 +617,7 @@ impl RawCircuit {
             policy,
             event_source_mapping_uuid: self.event_source_mapping_uuid,
             function_name: self.function_name,
+            function_key,
             queue_url: self.queue_url,
             alarm_names: alarms.iter().map(|a| a.name.clone()).collect(),
             alarms,

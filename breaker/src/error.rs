@@ -181,6 +181,19 @@ pub enum Error {
         /// The policy's error.
         source: PolicyError,
     },
+    /// The circuit's mapping invokes another function than the configured one: acting on
+    /// it would set the wrong function's reserved concurrency.
+    #[error(
+        "circuit {circuit}: mapping invokes {found}, not the configured function {expected}; nothing was changed"
+    )]
+    WrongFunction {
+        /// The circuit's name.
+        circuit: String,
+        /// The mapping's `FunctionArn` (bounded).
+        found: String,
+        /// The configured function.
+        expected: String,
+    },
     /// An AWS call failed.
     #[error("{operation} failed ({fault}): {message}")]
     Aws {
@@ -221,9 +234,11 @@ impl Error {
             | Self::ForeignRegion { .. }
             | Self::Command(_) => ErrorClass::Rejected,
             Self::Aws { fault, .. } if fault.is_retryable() => ErrorClass::Retryable,
-            Self::Config { .. } | Self::State { .. } | Self::Policy { .. } | Self::Aws { .. } => {
-                ErrorClass::Failed
-            }
+            Self::Config { .. }
+            | Self::State { .. }
+            | Self::Policy { .. }
+            | Self::WrongFunction { .. }
+            | Self::Aws { .. } => ErrorClass::Failed,
             // Retrying the invocation re-runs every circuit; worth it if any might recover.
             Self::Circuits(failures) => {
                 if failures.iter().any(|f| f.error.is_retryable()) {
@@ -261,6 +276,7 @@ impl Error {
             Self::Command(_) => "command-refused",
             Self::State { .. } => "unreadable-state",
             Self::Policy { .. } => "policy",
+            Self::WrongFunction { .. } => "wrong-function",
             Self::Aws { .. } => "aws",
             Self::Circuits(_) => "circuits",
         }

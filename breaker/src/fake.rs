@@ -33,11 +33,11 @@ pub use faulty::Faulty;
 
 use crate::error::{AwsFault, Error};
 use crate::metrics::Recorder;
-use crate::policy::AlarmState;
+use crate::policy::{AlarmState, ProbeOutcome};
 use crate::ports::{
     AlarmDescription, Alarms, Concurrency, EntryError, EntryResult, EventSourceMappings,
-    MAX_BATCH_ENTRIES, Mapping, MappingState, MappingUpdate, MessageAttribute, OutgoingMessage,
-    Queues, ReceivedMessage,
+    INVOKES_PER_POLLER, MAX_BATCH_ENTRIES, Mapping, MappingState, MappingUpdate,
+    MessageAttribute, OutgoingMessage, Pollers, Queues, ReceivedMessage,
 };
 use crate::protocol::QueueStatus;
 
@@ -57,6 +57,8 @@ pub enum Call {
         enabled: Option<bool>,
         /// The requested `MaximumConcurrency`, if set.
         maximum_concurrency: Option<u32>,
+        /// The requested `ProvisionedPollerConfig`, if set.
+        pollers: Option<Pollers>,
     },
     /// `ListTags(Resource)`.
     ListTags {
@@ -82,15 +84,15 @@ pub enum Call {
         /// The reservation.
         reserved: u32,
     },
-    /// `DeleteFunctionConcurrency(FunctionName)`.
-    DeleteFunctionConcurrency {
-        /// The function.
-        function: String,
-    },
     /// `DescribeAlarms(AlarmNames, AlarmTypes = metric + composite)`.
     DescribeAlarms {
         /// The names asked for.
         names: Vec<String>,
+    },
+    /// `GetMetricData(AWS/Lambda Invocations and Errors of FunctionName)`.
+    GetMetricData {
+        /// The function.
+        function: String,
     },
     /// `GetQueueAttributes(QueueUrl, depth attributes)`.
     GetQueueAttributes {
@@ -139,7 +141,7 @@ impl Call {
             Self::TagResource { .. } => "TagResource",
             Self::GetFunctionConcurrency { .. } => "GetFunctionConcurrency",
             Self::PutFunctionConcurrency { .. } => "PutFunctionConcurrency",
-            Self::DeleteFunctionConcurrency { .. } => "DeleteFunctionConcurrency",
+            Self::GetMetricData { .. } => "GetMetricData",
             Self::DescribeAlarms { .. } => "DescribeAlarms",
             Self::GetQueueAttributes { .. } => "GetQueueAttributes",
             Self::ReceiveMessage { .. } => "ReceiveMessage",
@@ -156,7 +158,6 @@ impl Call {
             Self::UpdateEventSourceMapping { .. }
             | Self::TagResource { .. }
             | Self::PutFunctionConcurrency { .. }
-            | Self::DeleteFunctionConcurrency { .. }
             | Self::ReceiveMessage { .. }
             | Self::SendMessageBatch { .. }
             | Self::DeleteMessageBatch { .. }
@@ -165,6 +166,7 @@ impl Call {
             | Self::ListTags { .. }
             | Self::GetFunctionConcurrency { .. }
             | Self::DescribeAlarms { .. }
+            | Self::GetMetricData { .. }
             | Self::GetQueueAttributes { .. } => false,
         }
     }
@@ -181,10 +183,60 @@ pub struct FakeMapping {
     pub enabled: bool,
     /// `ScalingConfig.MaximumConcurrency`.
     pub maximum_concurrency: Option<u32>,
+    /// `ProvisionedPollerConfig`, for a mapping in provisioned mode.
+    pub provisioned: Option<Pollers>,
+    /// `LastModified`.
+    pub last_modified: Option<DateTime<Utc>>,
     /// Its tags.
     pub tags: BTreeMap<String, String>,
     /// A transitional state reported for this many more reads.
     transition: Option<(MappingState, u32)>,
+    /// An accepted update still taking effect (see [`FakeAws::with_update_delay`]).
+    settling: Option<Settling>,
+}
+
+/// An update Lambda accepted that has not taken effect yet: until it has, the mapping's
+/// pollers may still run with the settings it had before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Settling {
+    was_enabled: bool,
+    was_limit: u64,
+    calls_left: u32,
+}
+
+impl FakeMapping {
+    /// The most concurrent invocations its settings allow (`u64::MAX`: no limit).
+    fn limit(&self) -> u64 {
+        match (self.provisioned, self.maximum_concurrency) {
+            (Some(p), _) => u64::from(p.maximum) * u64::from(INVOKES_PER_POLLER),
+            (None, Some(n)) => u64::from(n),
+            (None, None) => u64::MAX,
+        }
+    }
+
+    /// The most concurrent invocations its pollers may drive right now: while an update is
+    /// taking effect, the larger of before and after.
+    pub fn effective_concurrency(&self) -> u64 {
+        let now = if self.enabled { self.limit() } else { 0 };
+        match self.settling {
+            Some(s) if s.was_enabled => now.max(s.was_limit),
+            Some(_) | None => now,
+        }
+    }
+
+    /// The state Lambda reports while an update takes effect.
+    fn settling_state(&self) -> Option<MappingState> {
+        let s = self.settling?;
+        Some(match (s.was_enabled, self.enabled) {
+            (true, false) => MappingState::Disabling,
+            (false, true) => MappingState::Enabling,
+            (true, true) | (false, false) => MappingState::Updating,
+        })
+    }
+
+    fn function(&self) -> &str {
+        self.function_arn.rsplit(':').next().unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,6 +312,11 @@ struct World {
     mappings: BTreeMap<String, FakeMapping>,
     reserved: BTreeMap<String, u32>,
     alarms: BTreeMap<String, (AlarmState, DateTime<Utc>)>,
+    detections: BTreeMap<String, Duration>,
+    outcomes: BTreeMap<String, ProbeOutcome>,
+    update_delay: u32,
+    watch_invariant: bool,
+    violations: Vec<String>,
     queues: BTreeMap<String, QueueStatus>,
     message_queues: BTreeMap<String, FakeQueue>,
     next_id: u64,
@@ -294,6 +351,44 @@ impl FakeAws {
         self.world.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Accepted mapping updates take effect only after `calls` more calls to the fake, as
+    /// Lambda's do seconds later: meanwhile the mapping reports `Updating`, `Disabling` or
+    /// `Enabling`, refuses further updates with `ResourceInUseException`, and its pollers
+    /// may still consume at the old settings ([`FakeMapping::effective_concurrency`]).
+    #[must_use]
+    pub fn with_update_delay(self, calls: u32) -> Self {
+        self.lock().update_delay = calls;
+        self
+    }
+
+    /// Checks, before every call, that each function's reserved concurrency covers the
+    /// effective concurrency of all its mappings (the rule whose breach makes Lambda
+    /// throttle a mapping's invokes and burn receive counts); breaches are kept for
+    /// [`FakeAws::violations`].
+    #[must_use]
+    pub fn watching_invariant(self) -> Self {
+        self.lock().watch_invariant = true;
+        self
+    }
+
+    /// Every breach of the reserved-concurrency rule seen so far (see
+    /// [`FakeAws::watching_invariant`]).
+    pub fn violations(&self) -> Vec<String> {
+        self.lock().violations.clone()
+    }
+
+    /// What `GetMetricData` reports for `function`'s invocations and errors, whatever the
+    /// window. Unset, a function reports 10 invocations and no errors: a healthy consumer
+    /// that receives traffic.
+    pub fn set_function_outcome(&self, function: &str, outcome: ProbeOutcome) {
+        self.lock().outcomes.insert(function.to_owned(), outcome);
+    }
+
+    /// Alarm `name`'s detection latency as `DescribeAlarms` reports it.
+    pub fn set_alarm_detection(&self, name: &str, detection: Duration) {
+        self.lock().detections.insert(name.to_owned(), detection);
+    }
+
     /// Adds an enabled mapping `uuid` in `region`/`account` for `function`, without
     /// `MaximumConcurrency` or tags.
     pub fn add_mapping(&self, uuid: &str, region: &str, account: &str, function: &str) {
@@ -302,8 +397,11 @@ impl FakeAws {
             function_arn: format!("arn:aws:lambda:{region}:{account}:function:{function}"),
             enabled: true,
             maximum_concurrency: None,
+            provisioned: None,
+            last_modified: None,
             tags: BTreeMap::new(),
             transition: None,
+            settling: None,
         };
         self.lock().mappings.insert(uuid.to_owned(), mapping);
     }
@@ -486,6 +584,7 @@ impl FakeAws {
     /// Records `call`, then fails it if a fault is armed for its operation.
     fn enter(&self, call: Call) -> Result<MutexGuard<'_, World>, Error> {
         let mut world = self.lock();
+        world.tick();
         let operation = call.operation();
         if !world.quiet {
             world.calls.push(call);
@@ -576,6 +675,39 @@ fn stale_handle() -> EntryError {
 }
 
 impl World {
+    /// One instant passes: updates take effect, and the invariant is checked.
+    fn tick(&mut self) {
+        for mapping in self.mappings.values_mut() {
+            if let Some(s) = &mut mapping.settling {
+                s.calls_left = s.calls_left.saturating_sub(1);
+                if s.calls_left == 0 {
+                    mapping.settling = None;
+                }
+            }
+        }
+        if !self.watch_invariant {
+            return;
+        }
+        let mut demand: BTreeMap<&str, u64> = BTreeMap::new();
+        for mapping in self.mappings.values() {
+            let d = demand.entry(mapping.function()).or_default();
+            *d = d.saturating_add(mapping.effective_concurrency());
+        }
+        let breaches: Vec<String> = demand
+            .into_iter()
+            .filter_map(|(function, demand)| {
+                let reserved = self.reserved.get(function)?;
+                (demand > u64::from(*reserved)).then(|| {
+                    format!(
+                        "call {}: {function} reserved {reserved} < effective concurrency {demand}",
+                        self.calls.len()
+                    )
+                })
+            })
+            .collect();
+        self.violations.extend(breaches);
+    }
+
     fn push(&mut self, url: &str, message: OutgoingMessage) -> String {
         self.next_id += 1;
         let message_id = format!("m-{:06}", self.next_id);
@@ -657,7 +789,12 @@ impl World {
     fn updatable(&mut self, uuid: &str) -> Result<&mut FakeMapping, Error> {
         const OP: &str = "UpdateEventSourceMapping";
         let mapping = self.mapping_mut(OP, uuid)?;
-        if let Some((state, _)) = &mapping.transition {
+        let busy = mapping
+            .transition
+            .as_ref()
+            .map(|(state, _)| state.clone())
+            .or_else(|| mapping.settling_state());
+        if let Some(state) = busy {
             return Err(Error::aws(
                 OP,
                 AwsFault::InUse,
@@ -680,6 +817,7 @@ impl EventSourceMappings for FakeAws {
         } else {
             MappingState::Disabled
         };
+        let settled = mapping.settling_state().unwrap_or(settled);
         let state = match mapping.transition.take() {
             Some((state, reads)) if reads > 0 => {
                 mapping.transition = (reads > 1).then(|| (state.clone(), reads - 1));
@@ -693,21 +831,48 @@ impl EventSourceMappings for FakeAws {
             function_arn: mapping.function_arn.clone(),
             state,
             maximum_concurrency: mapping.maximum_concurrency,
+            provisioned: mapping.provisioned,
+            last_modified: mapping.last_modified,
         })
     }
 
     async fn update_mapping(&self, uuid: &str, update: MappingUpdate) -> Result<(), Error> {
+        const OP: &str = "UpdateEventSourceMapping";
         let mut world = self.enter(Call::UpdateEventSourceMapping {
             uuid: uuid.to_owned(),
             enabled: update.enabled,
             maximum_concurrency: update.maximum_concurrency,
+            pollers: update.pollers,
         })?;
+        let delay = world.update_delay;
         let mapping = world.updatable(uuid)?;
+        // Lambda: ScalingConfig.MaximumConcurrency and ProvisionedPollerConfig are mutually
+        // exclusive; a mapping in provisioned mode refuses a MaximumConcurrency.
+        let provisioned = update.pollers.is_some() || mapping.provisioned.is_some();
+        if provisioned && update.maximum_concurrency.is_some() {
+            return Err(Error::aws(
+                OP,
+                AwsFault::Other,
+                Some("InvalidParameterValueException".to_owned()),
+                "MaximumConcurrency cannot be set on a mapping in provisioned mode",
+            ));
+        }
+        let before = Settling {
+            was_enabled: mapping.enabled,
+            was_limit: mapping.limit(),
+            calls_left: delay,
+        };
         if let Some(enabled) = update.enabled {
             mapping.enabled = enabled;
         }
         if let Some(maximum) = update.maximum_concurrency {
             mapping.maximum_concurrency = Some(maximum);
+        }
+        if let Some(pollers) = update.pollers {
+            mapping.provisioned = Some(pollers);
+        }
+        if delay > 0 {
+            mapping.settling = Some(before);
         }
         Ok(())
     }
@@ -749,13 +914,6 @@ impl Concurrency for FakeAws {
         Ok(())
     }
 
-    async fn delete_reserved_concurrency(&self, function: &str) -> Result<(), Error> {
-        let mut world = self.enter(Call::DeleteFunctionConcurrency {
-            function: function.to_owned(),
-        })?;
-        world.reserved.remove(function);
-        Ok(())
-    }
 }
 
 impl Alarms for FakeAws {
@@ -773,9 +931,29 @@ impl Alarms for FakeAws {
                         name: name.clone(),
                         state,
                         since,
+                        detection: world.detections.get(name).copied(),
                     })
             })
             .collect())
+    }
+
+    async fn function_outcome(
+        &self,
+        function: &str,
+        _from: DateTime<Utc>,
+        _to: DateTime<Utc>,
+    ) -> Result<ProbeOutcome, Error> {
+        let world = self.enter(Call::GetMetricData {
+            function: function.to_owned(),
+        })?;
+        Ok(world
+            .outcomes
+            .get(function)
+            .copied()
+            .unwrap_or(ProbeOutcome {
+                invocations: 10,
+                errors: 0,
+            }))
     }
 }
 

@@ -22,14 +22,33 @@ use alarms::{AlarmSignal, MAX_EVENT_BYTES};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Map, Value};
 
+use std::time::Duration;
+
+use futures_util::StreamExt;
+
 use crate::config::{Circuit, ControllerConfig};
 use crate::error::{CircuitFailure, Error, ErrorClass, bounded};
-use crate::metrics::{Recorder, StdoutRecorder};
+use crate::metrics::{NAMESPACE, Recorder, StdoutRecorder};
 use crate::policy::Command;
 use crate::ports::Ports;
-use crate::protocol::{CircuitStatus, OperatorCommand, Request, Response};
-use crate::reconcile::{Context, Trigger, inspect, reconcile};
+use crate::protocol::{CircuitStatus, FailedCircuit, OperatorCommand, Request, Response};
+use crate::reconcile::{Budget, Context, Reconciled, Trigger, decide_and_apply, inspect, reconcile};
 use crate::retry::RetryPolicy;
+
+/// How long one invocation works at most, whatever the Lambda timeout. The controller runs
+/// with reserved concurrency 1, so while a tick works an operator's synchronous Invoke is
+/// throttled (`TooManyRequestsException`); keeping every invocation this short lets a command
+/// through within seconds (the CLI retries for longer than this).
+pub const DEFAULT_WORK_BUDGET: Duration = Duration::from_secs(10);
+/// Time kept back from the Lambda deadline to log and answer.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
+/// Circuits a tick reconciles at once. Every Lambda control-plane call still passes the one
+/// limiter, so this spreads waiting, not load: a slow circuit (a mapping settling) does not
+/// hold up the others.
+pub const TICK_CONCURRENCY: usize = 4;
+/// A circuit is only started with at least this much of the budget left; later ones are
+/// deferred to the next tick, which starts with them.
+pub const MIN_CIRCUIT_SLICE: Duration = Duration::from_millis(500);
 
 /// What an invocation asks for, once validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -179,6 +198,7 @@ pub struct Controller<P> {
     ports: P,
     retry: RetryPolicy,
     recorder: Arc<dyn Recorder>,
+    work_budget: Duration,
 }
 
 impl<P> std::fmt::Debug for Controller<P> {
@@ -198,7 +218,15 @@ impl<P: Ports> Controller<P> {
             ports,
             retry: RetryPolicy::default(),
             recorder: Arc::new(StdoutRecorder),
+            work_budget: DEFAULT_WORK_BUDGET,
         }
+    }
+
+    /// The same controller working at most `budget` per invocation.
+    #[must_use]
+    pub fn with_work_budget(mut self, budget: Duration) -> Self {
+        self.work_budget = budget;
+        self
     }
 
     /// The same controller with another retry policy.
@@ -238,8 +266,31 @@ impl<P: Ports> Controller<P> {
     /// # Errors
     /// Whatever [`route`] rejects, and what [`Controller::dispatch`] fails with.
     pub async fn handle(&self, body: &[u8], now: DateTime<Utc>) -> Result<Response, Error> {
+        self.handle_within(body, now, None).await
+    }
+
+    /// [`Controller::handle`], finishing before `deadline` (the Lambda deadline) less
+    /// [`DEADLINE_MARGIN`], and within the controller's work budget.
+    ///
+    /// # Errors
+    /// As [`Controller::handle`].
+    pub async fn handle_within(
+        &self,
+        body: &[u8],
+        now: DateTime<Utc>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Response, Error> {
+        let mut budget = Budget::for_next(self.work_budget);
+        if let Some(deadline) = deadline {
+            budget = budget.at_most(
+                deadline
+                    .checked_sub(DEADLINE_MARGIN)
+                    .unwrap_or(deadline)
+                    .saturating_duration_since(tokio::time::Instant::now()),
+            );
+        }
         let result = match route(body, &self.config) {
-            Ok(input) => self.dispatch(input, now).await,
+            Ok(input) => self.dispatch_within(input, now, budget).await,
             Err(error) => Err(error),
         };
         if let Err(error) = &result {
@@ -259,28 +310,38 @@ impl<P: Ports> Controller<P> {
     /// For one circuit, the error of [`reconcile`] or [`inspect`]; for several (a tick, a
     /// status of all), [`Error::Circuits`] listing each failed circuit after all were tried.
     pub async fn dispatch(&self, input: Input, now: DateTime<Utc>) -> Result<Response, Error> {
+        self.dispatch_within(input, now, Budget::for_next(self.work_budget))
+            .await
+    }
+
+    /// [`Controller::dispatch`] within `budget`.
+    ///
+    /// # Errors
+    /// As [`Controller::dispatch`]; a tick reports failed circuits in its answer instead.
+    pub async fn dispatch_within(
+        &self,
+        input: Input,
+        now: DateTime<Utc>,
+        budget: Budget,
+    ) -> Result<Response, Error> {
         let ctx = self.context();
+        let config = &self.config;
         match input {
-            Input::Tick => {
-                self.each(self.config.circuits(), |c| {
-                    reconcile(ctx, c, Trigger::default(), now)
-                })
-                .await
-            }
+            Input::Tick => Ok(self.tick(now, budget).await),
             Input::Alarm(signal) => {
                 let circuit = self.owner(&signal)?;
                 let trigger = Trigger {
                     command: None,
                     alarm: Some(&signal),
                 };
-                one(reconcile(ctx, circuit, trigger, now).await)
+                one(reconcile(ctx, config, circuit, trigger, now, budget).await)
             }
             Input::Command(OperatorCommand::Status { circuit }) => {
                 let circuits = match circuit {
                     Some(name) => std::slice::from_ref(self.circuit(&name)?),
                     None => self.config.circuits(),
                 };
-                self.each(circuits, |c| inspect(ctx, c, now)).await
+                self.each(circuits, |c| inspect(ctx, config, c, now)).await
             }
             Input::Command(command) => {
                 let (name, command) = policy_command(command, now)?;
@@ -289,9 +350,104 @@ impl<P: Ports> Controller<P> {
                     command: Some(&command),
                     alarm: None,
                 };
-                one(reconcile(ctx, circuit, trigger, now).await)
+                one(reconcile(ctx, config, circuit, trigger, now, budget).await)
             }
         }
+    }
+
+    /// Reconciles every circuit within `budget`, then gives each circuit's overflow step a
+    /// fair share of what is left.
+    ///
+    /// - **Fair**: circuits run [`TICK_CONCURRENCY`] at a time, starting at a place that
+    ///   moves on every minute, so no circuit always waits behind the others.
+    /// - **Bounded**: a circuit is started only with [`MIN_CIRCUIT_SLICE`] left; the rest are
+    ///   reported as deferred. Overflow steps run after every decision, each within its
+    ///   share of the remaining budget, so message moves never delay a trip.
+    /// - **Never fails as a whole**: a circuit that fails is reported in
+    ///   [`Response::failed`], logged and counted (EMF `CircuitErrors`), and the tick still
+    ///   succeeds, so Lambda does not retry it and repeat the other circuits' moves.
+    async fn tick(&self, now: DateTime<Utc>, budget: Budget) -> Response {
+        let ctx = self.context();
+        let config = &self.config;
+        let circuits = config.circuits();
+        let n = circuits.len();
+        let start = usize::try_from(now.timestamp().div_euclid(60)).unwrap_or(0) % n.max(1);
+        let order: Vec<&Circuit> = circuits.iter().cycle().skip(start).take(n).collect();
+        let results: Vec<(usize, Option<Result<Reconciled, Error>>)> =
+            futures_util::stream::iter(order.iter().copied().enumerate())
+                .map(|(i, circuit)| async move {
+                    if budget.remaining() < MIN_CIRCUIT_SLICE {
+                        return (i, None);
+                    }
+                    let trigger = Trigger::default();
+                    let done = decide_and_apply(ctx, config, circuit, trigger, now, budget).await;
+                    (i, Some(done))
+                })
+                .buffer_unordered(TICK_CONCURRENCY)
+                .collect()
+                .await;
+        let mut results: Vec<Option<Result<Reconciled, Error>>> = {
+            let mut by_index: Vec<Option<Result<Reconciled, Error>>> = vec![None; n];
+            for (i, result) in results {
+                by_index[i] = result;
+            }
+            by_index
+        };
+        // Overflow: each circuit that has work gets an equal share of what is left.
+        let with_overflow = results
+            .iter()
+            .zip(&order)
+            .filter(|(r, c)| matches!(r, Some(Ok(_))) && c.overflow().is_some())
+            .count();
+        let mut left = u32::try_from(with_overflow).unwrap_or(u32::MAX);
+        for (result, circuit) in results.iter_mut().zip(&order) {
+            let Some(Ok(done)) = result else { continue };
+            if circuit.overflow().is_none() {
+                continue;
+            }
+            let share = budget.remaining() / left.max(1);
+            left = left.saturating_sub(1);
+            done.status.overflow = crate::overflow::run(
+                ctx,
+                circuit,
+                &done.state,
+                done.queue,
+                now,
+                budget.at_most(share),
+            )
+            .await;
+        }
+        let mut response = Response::of(Vec::with_capacity(n));
+        // Back in configuration order for the answer.
+        let mut by_name: Vec<(&Circuit, Option<Result<Reconciled, Error>>)> =
+            order.into_iter().zip(results).collect();
+        by_name.sort_by_key(|(c, _)| circuits.iter().position(|x| x.name() == c.name()));
+        for (circuit, result) in by_name {
+            match result {
+                Some(Ok(done)) => response.circuits.push(done.status),
+                Some(Err(error)) => {
+                    tracing::error!(
+                        circuit = circuit.name(),
+                        kind = error.kind(),
+                        class = error.class().error_type(),
+                        reason = %error,
+                        "circuit failed in a tick; the next tick tries again"
+                    );
+                    self.recorder.record(&failure_emf(circuit.name(), now));
+                    response.failed.push(FailedCircuit {
+                        circuit: circuit.name().to_owned(),
+                        kind: error.kind().to_owned(),
+                        retryable: error.is_retryable(),
+                        message: bounded(&error.to_string()),
+                    });
+                }
+                None => response.deferred.push(circuit.name().to_owned()),
+            }
+        }
+        if !response.deferred.is_empty() {
+            tracing::warn!(deferred = ?response.deferred, "tick ran out of time; deferred circuits go first next time");
+        }
+        response
     }
 
     /// Runs `each` over `circuits` one after another (they share one rate limit), trying
@@ -317,7 +473,7 @@ impl<P: Ports> Controller<P> {
             }
         }
         if failures.is_empty() {
-            Ok(Response { circuits: statuses })
+            Ok(Response::of(statuses))
         } else {
             Err(Error::Circuits(failures))
         }
@@ -341,9 +497,25 @@ impl<P: Ports> Controller<P> {
 }
 
 fn one(result: Result<CircuitStatus, Error>) -> Result<Response, Error> {
-    result.map(|status| Response {
-        circuits: vec![status],
+    result.map(|status| Response::of(vec![status]))
+}
+
+/// The EMF line of a circuit that failed in a tick: metric `CircuitErrors`, dimension
+/// `Circuit`, so an alarm can watch for circuits the controller cannot reconcile.
+fn failure_emf(circuit: &str, at: DateTime<Utc>) -> String {
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": at.timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["Circuit"]],
+                "Metrics": [{"Name": "CircuitErrors", "Unit": "Count"}],
+            }],
+        },
+        "Circuit": circuit,
+        "CircuitErrors": 1,
     })
+    .to_string()
 }
 
 /// The circuit and the policy's command for an operator command other than `status`.
@@ -395,6 +567,14 @@ fn policy_command(
     })
 }
 
+/// The invocation's deadline (`Lambda-Runtime-Deadline-Ms`, epoch milliseconds) as a tokio
+/// instant.
+fn deadline_of(context: &lambda_runtime::Context) -> Option<tokio::time::Instant> {
+    let deadline = DateTime::<Utc>::from_timestamp_millis(i64::try_from(context.deadline).ok()?)?;
+    let left = (deadline - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+    Some(tokio::time::Instant::now() + left)
+}
+
 /// JSON logs for Lambda: one object per line, fields at the top level, level from `RUST_LOG`
 /// or `AWS_LAMBDA_LOG_LEVEL` (default `info`). Does nothing if a subscriber is already set.
 pub fn init_tracing() {
@@ -438,7 +618,13 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
         move |event: LambdaEvent<Box<RawValue>>| async move {
             // The clock is read here, at the edge, once per invocation. Boxed: the nested
             // reconcile futures are deep enough to overflow the compiler's layout query.
-            Box::pin(controller.handle(event.payload.get().as_bytes(), Utc::now())).await
+            let deadline = deadline_of(&event.context);
+            Box::pin(controller.handle_within(
+                event.payload.get().as_bytes(),
+                Utc::now(),
+                deadline,
+            ))
+            .await
         },
     ))
     .await

@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::error::Error;
-use crate::policy::AlarmState;
+use crate::policy::{AlarmState, ProbeOutcome};
 use crate::protocol::QueueStatus;
 
 /// Lambda's `State` of an event source mapping.
@@ -104,6 +104,22 @@ impl fmt::Display for MappingState {
     }
 }
 
+/// How many concurrent invocations one provisioned event poller can drive: "each event poller
+/// can handle up to 1 MB/s of throughput, up to 10 concurrent invokes, or up to 10 SQS polling
+/// API calls per second" (Lambda Developer Guide, "Configuring scaling behavior for SQS event
+/// source mappings", provisioned mode).
+pub const INVOKES_PER_POLLER: u32 = 10;
+
+/// A provisioned-mode mapping's pollers (`ProvisionedPollerConfig`). Mutually exclusive with
+/// `ScalingConfig.MaximumConcurrency`; for SQS both are at least 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Pollers {
+    /// `MinimumPollers`.
+    pub minimum: u32,
+    /// `MaximumPollers`.
+    pub maximum: u32,
+}
+
 /// An event source mapping as `GetEventSourceMapping` returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mapping {
@@ -117,6 +133,10 @@ pub struct Mapping {
     pub state: MappingState,
     /// `ScalingConfig.MaximumConcurrency`; `None` = not set.
     pub maximum_concurrency: Option<u32>,
+    /// `ProvisionedPollerConfig`, when the mapping is in provisioned mode.
+    pub provisioned: Option<Pollers>,
+    /// `LastModified`.
+    pub last_modified: Option<DateTime<Utc>>,
 }
 
 /// What one `UpdateEventSourceMapping` call changes; `None` leaves a field as it is.
@@ -126,6 +146,8 @@ pub struct MappingUpdate {
     pub enabled: Option<bool>,
     /// `ScalingConfig.MaximumConcurrency`.
     pub maximum_concurrency: Option<u32>,
+    /// `ProvisionedPollerConfig` (provisioned mode only).
+    pub pollers: Option<Pollers>,
 }
 
 /// One alarm as `DescribeAlarms` returns it.
@@ -137,6 +159,10 @@ pub struct AlarmDescription {
     pub state: AlarmState,
     /// When its state last changed.
     pub since: DateTime<Utc>,
+    /// The worst-case time it needs to show a failure (metric alarms: period × datapoints
+    /// to alarm + publish delay, see [`crate::policy::AlarmReading::detection`]); `None` for
+    /// composite alarms.
+    pub detection: Option<Duration>,
 }
 
 /// Lambda event source mappings: state, concurrency and tags. Every call is a Lambda
@@ -198,15 +224,6 @@ pub trait Concurrency: Sync {
         function: &str,
         reserved: u32,
     ) -> impl Future<Output = Result<(), Error>> + Send;
-
-    /// `DeleteFunctionConcurrency`.
-    ///
-    /// # Errors
-    /// [`Error::Aws`].
-    fn delete_reserved_concurrency(
-        &self,
-        function: &str,
-    ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
 /// `CloudWatch` alarms.
@@ -220,6 +237,19 @@ pub trait Alarms: Sync {
         &self,
         names: &[String],
     ) -> impl Future<Output = Result<Vec<AlarmDescription>, Error>> + Send;
+
+    /// `GetMetricData`: the sums of `function`'s `AWS/Lambda` `Invocations` and `Errors`
+    /// (dimension `FunctionName`) from `from` to `to`, in one-minute periods — the probe's
+    /// own traffic. Datapoints not yet published count as nothing.
+    ///
+    /// # Errors
+    /// [`Error::Aws`].
+    fn function_outcome(
+        &self,
+        function: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Future<Output = Result<ProbeOutcome, Error>> + Send;
 }
 
 /// Most entries of one SQS batch call (and most messages one `ReceiveMessage` returns).

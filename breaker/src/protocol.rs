@@ -121,6 +121,39 @@ impl From<OperatorCommand> for Request {
 pub struct Response {
     /// The circuits this invocation looked at, in configuration order.
     pub circuits: Vec<CircuitStatus>,
+    /// Circuits of a tick that failed: reported here (and in the log and EMF) instead of
+    /// failing the invocation, so Lambda does not retry the whole tick and repeat the other
+    /// circuits' work. The next tick tries them again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<FailedCircuit>,
+    /// Circuits a tick did not reach before its time budget ran out; the next tick starts
+    /// with them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deferred: Vec<String>,
+}
+
+impl Response {
+    /// An answer about `circuits`, with nothing failed or deferred.
+    pub fn of(circuits: Vec<CircuitStatus>) -> Self {
+        Self {
+            circuits,
+            failed: Vec::new(),
+            deferred: Vec::new(),
+        }
+    }
+}
+
+/// One circuit a tick could not reconcile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedCircuit {
+    /// The circuit's name.
+    pub circuit: String,
+    /// The error's kind (`aws`, `unreadable-state`, …).
+    pub kind: String,
+    /// Whether a later attempt may succeed.
+    pub retryable: bool,
+    /// What went wrong (bounded, never an event body).
+    pub message: String,
 }
 
 /// One circuit as the controller sees it after this invocation.
@@ -168,6 +201,10 @@ pub struct CircuitStatus {
     /// Whether the resources differed from what the persisted state asks for, e.g. the mapping
     /// was enabled by hand while Open.
     pub drift: bool,
+    /// Whether a transition Floodgate started has not yet been seen to take full effect
+    /// (the mapping is still `Disabling` or `Updating`); the next invocation finishes it.
+    #[serde(default)]
+    pub pending: bool,
     /// What the overflow step did, for circuits with an `overflow` block; absent otherwise
     /// (and from answers of controllers that predate overflow).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -242,6 +279,9 @@ pub struct EsmStatus {
     pub enabled: bool,
     /// `ScalingConfig.MaximumConcurrency`; `None` = not set.
     pub maximum_concurrency: Option<u32>,
+    /// `ProvisionedPollerConfig.MaximumPollers`, for a mapping in provisioned mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum_pollers: Option<u32>,
 }
 
 /// The source queue's depth, as observed.

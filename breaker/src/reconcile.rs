@@ -35,19 +35,20 @@
 //!   the circuit afresh from the operator's explicit word.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use alarms::AlarmSignal;
 use chrono::{DateTime, Utc};
 
-use crate::config::Circuit;
-use crate::error::{AwsFault, Error};
+use crate::config::{Circuit, ControllerConfig};
+use crate::error::{Error, bounded};
 use crate::metrics::{CircuitMetrics, Recorder};
 use crate::policy::tags::TAG_STATE;
 use crate::policy::{
-    Actuation, AlarmReading, Cause, CircuitState, Command, Decision, Observed, PolicyError,
-    Signals, Step, decide, plan,
+    Actuation, AlarmReading, Cause, CircuitState, Command, Decision, MappingSignal, Observed,
+    Phase, PolicyError, ProbeReading, SignalClass, Signals, Step, decide, plan,
 };
-use crate::ports::{Mapping, MappingUpdate, Ports};
+use crate::ports::{INVOKES_PER_POLLER, Mapping, MappingUpdate, Pollers, Ports};
 use crate::protocol::{
     AlarmStatus, CircuitStatus, EsmStatus, OverflowReport, QueueStatus, TransitionRecord,
 };
@@ -84,6 +85,43 @@ impl<P> std::fmt::Debug for Context<'_, P> {
     }
 }
 
+/// How long an invocation may keep working: the Lambda deadline less a margin to answer.
+/// Waiting for a mapping to settle and moving overflow stop at it; what is left over is
+/// finished by the next invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    deadline: tokio::time::Instant,
+}
+
+impl Budget {
+    /// Work may go on until `deadline`.
+    pub fn until(deadline: tokio::time::Instant) -> Self {
+        Self { deadline }
+    }
+
+    /// Work may go on for `span` from now.
+    pub fn for_next(span: Duration) -> Self {
+        Self::until(tokio::time::Instant::now() + span)
+    }
+
+    /// The deadline.
+    pub fn deadline(&self) -> tokio::time::Instant {
+        self.deadline
+    }
+
+    /// Time left.
+    pub fn remaining(&self) -> Duration {
+        self.deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+    }
+
+    /// The earlier of this budget and `span` from now.
+    #[must_use]
+    pub fn at_most(&self, span: Duration) -> Self {
+        Self::until(self.deadline.min(tokio::time::Instant::now() + span))
+    }
+}
+
 /// Why the reconcile runs. Only a command changes what is decided; an alarm is a hint.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Trigger<'a> {
@@ -100,14 +138,18 @@ struct Observation {
     tags: BTreeMap<String, String>,
     reserved: Option<u32>,
     alarms: Vec<AlarmStatus>,
+    detections: BTreeMap<String, Duration>,
     queue: Option<QueueStatus>,
+    /// What the other circuits on the same function may consume (`None`: one of them has
+    /// no limit, so no reservation can cover it).
+    siblings: Option<u32>,
 }
 
 impl Observation {
     fn observed(&self) -> Observed {
         Observed {
             esm_enabled: self.mapping.state.may_consume(),
-            maximum_concurrency: self.mapping.maximum_concurrency,
+            maximum_concurrency: units(&self.mapping),
             reserved_concurrency: self.reserved,
         }
     }
@@ -116,12 +158,33 @@ impl Observation {
         self.tags.get(TAG_STATE).is_some_and(|v| !v.is_empty())
     }
 
-    /// The readings `decide` needs: alarms `DescribeAlarms` did not return are left out.
-    fn readings(&self) -> Vec<AlarmReading> {
-        self.alarms
+    /// The readings `decide` needs, and the failure alarms that could not be read.
+    fn readings(&self) -> (Vec<AlarmReading>, Vec<String>) {
+        let mut missing = Vec::new();
+        let readings = self
+            .alarms
             .iter()
-            .filter_map(|a| Some(AlarmReading::new(&a.name, a.kind, a.state?, a.since?)))
-            .collect()
+            .filter_map(|a| {
+                let (Some(state), Some(since)) = (a.state, a.since) else {
+                    if a.kind.class() == SignalClass::Failure {
+                        missing.push(a.name.clone());
+                    }
+                    return None;
+                };
+                Some(
+                    AlarmReading::new(&a.name, a.kind, state, since)
+                        .with_detection(self.detections.get(&a.name).copied()),
+                )
+            })
+            .collect();
+        (readings, missing)
+    }
+
+    fn mapping_signal(&self) -> MappingSignal {
+        MappingSignal {
+            consuming: self.mapping.state.may_consume(),
+            last_modified: self.mapping.last_modified,
+        }
     }
 
     fn esm_status(&self) -> EsmStatus {
@@ -130,37 +193,93 @@ impl Observation {
             state: self.mapping.state.to_string(),
             enabled: self.observed().esm_enabled,
             maximum_concurrency: self.mapping.maximum_concurrency,
+            maximum_pollers: self.mapping.provisioned.map(|p| p.maximum),
         }
+    }
+
+    /// What `phase` asks of the resources, in the mapping's own units, with the other
+    /// circuits on the function counted in the reservation.
+    ///
+    /// Closed never lowers a reservation it finds above its own level: someone set it for
+    /// a reason (other invokers), and a circuit at `max` needs no less. Floodgate lowers a
+    /// reservation only to hold a tripped circuit back.
+    fn desired(&self, phase: &Phase, actuation: Actuation) -> Actuation {
+        let mut desired = self.in_units(actuation);
+        if matches!(phase, Phase::Closed { .. })
+            && let (Some(want), Some(found)) = (desired.reserved_concurrency, self.reserved)
+            && found > want
+        {
+            desired.reserved_concurrency = Some(found);
+        }
+        desired
+    }
+
+    fn in_units(&self, actuation: Actuation) -> Actuation {
+        let mut desired = actuation;
+        if self.mapping.provisioned.is_some() {
+            // Levels count pollers in provisioned mode; each reaches 10 concurrent invokes.
+            let level = actuation.maximum_concurrency;
+            desired.maximum_concurrency = level.saturating_mul(INVOKES_PER_POLLER);
+            desired.reserved_concurrency = actuation.reserved_concurrency.map(|r| {
+                if r == 0 {
+                    0
+                } else {
+                    r.saturating_add(desired.maximum_concurrency - level)
+                }
+            });
+        }
+        desired.reserved_concurrency = match (desired.reserved_concurrency, self.siblings) {
+            (Some(0), _) | (None, _) => desired.reserved_concurrency,
+            (Some(r), Some(others)) => Some(r.saturating_add(others)),
+            // Another mapping of the function has no limit: no reservation covers it, so
+            // leave the reservation alone rather than throttle that mapping.
+            (Some(_), None) => None,
+        };
+        desired
     }
 }
 
-/// Whether to wait for a transitional mapping to settle before going on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Settle {
-    Wait,
-    AsIs,
+/// A mapping's concurrency limit in invocations: `MaximumConcurrency`, or its maximum
+/// pollers' reach in provisioned mode.
+fn units(mapping: &Mapping) -> Option<u32> {
+    match mapping.provisioned {
+        Some(p) => Some(p.maximum.saturating_mul(INVOKES_PER_POLLER)),
+        None => mapping.maximum_concurrency,
+    }
+}
+
+/// What a sibling mapping may consume now (`None`: unlimited). A mapping in transition is
+/// read at its limit, since its pollers may still run at the old settings.
+fn demand(mapping: &Mapping) -> Option<u32> {
+    let settled_off = mapping.state.settled_enabled() == Some(false);
+    if settled_off { Some(0) } else { units(mapping) }
 }
 
 async fn observe<P: Ports>(
     ctx: Context<'_, P>,
+    config: &ControllerConfig,
     circuit: &Circuit,
     hint: Option<&AlarmSignal>,
-    settle: Settle,
+    budget: Option<Budget>,
 ) -> Result<Observation, Error> {
     let uuid = circuit.event_source_mapping_uuid();
-    let mapping = retry(ctx.retry, || async {
-        let mapping = ctx.ports.get_mapping(uuid).await?;
-        if settle == Settle::Wait && mapping.state.settled_enabled().is_none() {
-            return Err(Error::aws(
-                "GetEventSourceMapping",
-                AwsFault::InUse,
-                None,
-                &format!("mapping {uuid} is {}", mapping.state),
-            ));
-        }
-        Ok(mapping)
-    })
-    .await?;
+    let mut mapping = retry(ctx.retry, || ctx.ports.get_mapping(uuid)).await?;
+    // Before anything is decided or changed: is this the configured function's mapping?
+    if !circuit.invokes(&mapping.function_arn, config.account_id(), config.region()) {
+        return Err(Error::WrongFunction {
+            circuit: circuit.name().to_owned(),
+            found: bounded(&mapping.function_arn),
+            expected: circuit.function_name().to_owned(),
+        });
+    }
+    // A mapping in transition is given the time there is to settle, so the decision is made
+    // against what it will be; one that does not settle is decided on as it is, and only
+    // changes that are safe meanwhile are made (see `actuate`).
+    if let Some(budget) = budget
+        && mapping.state.settled_enabled().is_none()
+    {
+        mapping = settle(ctx, uuid, mapping, budget).await?;
+    }
     let tags = retry(ctx.retry, || ctx.ports.tags(&mapping.arn)).await?;
     let function = circuit.function_name();
     let reserved = retry(ctx.retry, || ctx.ports.reserved_concurrency(function)).await?;
@@ -168,11 +287,15 @@ async fn observe<P: Ports>(
         ctx.ports.describe_alarms(circuit.alarm_names())
     })
     .await?;
+    let mut detections = BTreeMap::new();
     let alarms = circuit
         .alarms()
         .iter()
         .map(|alarm| {
             let read = described.iter().find(|d| d.name == alarm.name);
+            if let Some(detection) = read.and_then(|d| d.detection) {
+                detections.insert(alarm.name.clone(), detection);
+            }
             let hinted = hint.filter(|s| s.alarm_name == alarm.name);
             let current = match (read, hinted) {
                 (Some(d), Some(s)) if s.state_timestamp > d.since => {
@@ -186,7 +309,7 @@ async fn observe<P: Ports>(
                 tracing::warn!(
                     circuit = circuit.name(),
                     alarm = %alarm.name,
-                    "alarm not found by DescribeAlarms; deciding without it"
+                    "alarm not found by DescribeAlarms: a failure alarm that cannot be read holds the circuit where it is"
                 );
             }
             AlarmStatus {
@@ -208,43 +331,150 @@ async fn observe<P: Ports>(
         },
         None => None,
     };
+    let mut siblings = Some(0u32);
+    for sibling in config.siblings(circuit) {
+        let uuid = sibling.event_source_mapping_uuid();
+        let theirs = retry(ctx.retry, || ctx.ports.get_mapping(uuid)).await?;
+        siblings = match (siblings, demand(&theirs)) {
+            (Some(sum), Some(d)) => Some(sum.saturating_add(d)),
+            _ => None,
+        };
+    }
     Ok(Observation {
         mapping,
         tags,
         reserved,
         alarms,
+        detections,
         queue,
+        siblings,
     })
 }
 
-/// Reconciles one circuit at `now`.
+/// Reads the mapping until it leaves its transitional state or the budget runs out (then
+/// returns it as last seen). Lambda refuses updates meanwhile (`ResourceInUseException`), and
+/// its pollers may still run at the old settings.
+async fn settle<P: Ports>(
+    ctx: Context<'_, P>,
+    uuid: &str,
+    mut mapping: Mapping,
+    budget: Budget,
+) -> Result<Mapping, Error> {
+    let mut attempt = 1;
+    while mapping.state.settled_enabled().is_none() {
+        let wait = ctx.retry.delay(attempt).max(Duration::from_millis(1));
+        if budget.remaining() <= wait {
+            break;
+        }
+        tokio::time::sleep(wait).await;
+        attempt += 1;
+        mapping = retry(ctx.retry, || ctx.ports.get_mapping(uuid)).await?;
+    }
+    Ok(mapping)
+}
+
+/// What one reconcile of a circuit settled on, before the overflow step.
+#[derive(Debug, Clone)]
+pub struct Reconciled {
+    /// The circuit's status (its `overflow` still empty).
+    pub status: CircuitStatus,
+    /// The state recorded.
+    pub state: CircuitState,
+    /// The source's depth as observed.
+    pub queue: Option<QueueStatus>,
+}
+
+/// Reconciles one circuit at `now`, then runs its overflow step within `budget`.
 ///
 /// # Errors
-/// [`Error::Command`] for a command the policy refuses, [`Error::State`] for unreadable state
-/// tags, [`Error::Aws`] when a call fails beyond the retry policy (retryable for throttling, a
-/// mapping that does not settle, 5xx). On error nothing is recorded.
+/// As [`decide_and_apply`].
 pub async fn reconcile<P: Ports>(
     ctx: Context<'_, P>,
+    config: &ControllerConfig,
     circuit: &Circuit,
     trigger: Trigger<'_>,
     now: DateTime<Utc>,
+    budget: Budget,
 ) -> Result<CircuitStatus, Error> {
-    let name = circuit.name();
-    let config = circuit.policy();
-    let seen = observe(ctx, circuit, trigger.alarm, Settle::Wait).await?;
-    let (state, has_state) = persisted_state(circuit, &seen, trigger.command, now)?;
-    let observed = seen.observed();
-    // Drift: the resources are not what the persisted state asks for. Not on the first run
-    // (nothing was applied yet) nor after dry-run (nothing was meant to be applied).
-    let expected = state.phase.actuation(config);
-    let drift = has_state && !state.dry_run && !plan(&observed, &expected).is_empty();
+    let done = decide_and_apply(ctx, config, circuit, trigger, now, budget).await?;
+    let mut status = done.status;
+    status.overflow =
+        crate::overflow::run(ctx, circuit, &done.state, done.queue, now, budget).await;
+    Ok(status)
+}
 
-    let signals = Signals {
-        alarms: seen.readings(),
-        command: trigger.command.cloned(),
+/// Observe → decide → apply → record for one circuit at `now` (no overflow step).
+///
+/// Write-ahead: when the decision needs control-plane calls, the decided state is tagged
+/// first with `pending`, then applied, then tagged again without it once every call has taken
+/// effect. A failure at any call leaves the intent on the mapping, and the next reconcile
+/// completes it (the trip is counted once: the tags already hold it).
+///
+/// # Errors
+/// [`Error::Command`] for a command the policy refuses, [`Error::State`] for unreadable state
+/// tags, [`Error::WrongFunction`] when the mapping invokes another function, [`Error::Aws`]
+/// when a call fails beyond the retry policy (retryable for throttling, 5xx).
+pub async fn decide_and_apply<P: Ports>(
+    ctx: Context<'_, P>,
+    config: &ControllerConfig,
+    circuit: &Circuit,
+    trigger: Trigger<'_>,
+    now: DateTime<Utc>,
+    budget: Budget,
+) -> Result<Reconciled, Error> {
+    let name = circuit.name();
+    let policy = circuit.policy();
+    let seen = observe(ctx, config, circuit, trigger.alarm, Some(budget)).await?;
+    let state = persisted_state(circuit, &seen, trigger.command, now)?;
+    let has_state = seen.has_state();
+    let observed = seen.observed();
+    let (alarms, missing_failure_alarms) = seen.readings();
+    let probe = match state.phase {
+        Phase::HalfOpen { since, .. } if state.override_.is_none() => {
+            match retry(ctx.retry, || {
+                ctx.ports
+                    .function_outcome(circuit.function_key(), since, now)
+            })
+            .await
+            {
+                Ok(outcome) => ProbeReading::Seen(outcome),
+                Err(error) => {
+                    tracing::warn!(circuit = name, error = %error, "probe traffic unreadable: the probe waits until it can see");
+                    ProbeReading::Unreadable
+                }
+            }
+        }
+        Phase::HalfOpen { .. }
+        | Phase::Closed { .. }
+        | Phase::Throttled { .. }
+        | Phase::Open { .. }
+        | Phase::Ramping { .. } => ProbeReading::NotRead,
     };
-    let decision = decide(now, &state, &signals, config).map_err(|e| policy_error(name, e))?;
-    let steps = plan(&observed, &decision.actuation);
+    let signals = Signals {
+        alarms,
+        missing_failure_alarms,
+        command: trigger.command.cloned(),
+        mapping: Some(seen.mapping_signal()),
+        probe,
+    };
+    let mut decision = decide(now, &state, &signals, policy).map_err(|e| policy_error(name, e))?;
+    let hands_off = decision.state.hands_off();
+    // Drift: the resources are not what the persisted state asks for, and not because a
+    // transition of ours is still under way. Not on the first run (nothing was applied yet),
+    // after dry-run (nothing was meant to be applied), or when a person took the mapping.
+    let expected = seen.desired(&state.phase, state.phase.actuation(policy));
+    let drift = has_state
+        && !state.dry_run
+        && !state.pending
+        && !state.hands_off()
+        && !hands_off
+        && !plan(&observed, &expected).is_empty();
+    let desired = seen.desired(&decision.state.phase, decision.actuation);
+    let steps = if hands_off {
+        Vec::new()
+    } else {
+        plan(&observed, &desired)
+    };
     if drift {
         tracing::warn!(
             circuit = name,
@@ -254,14 +484,35 @@ pub async fn reconcile<P: Ports>(
             "drift: resources were changed outside floodgate; re-applying"
         );
     }
-    let applied = !decision.dry_run;
-    if applied {
-        actuate(ctx, circuit, observed, &steps, &decision.actuation).await?;
+    if state.dry_run && !decision.dry_run && !steps.is_empty() {
+        tracing::warn!(
+            circuit = name,
+            state = decision.state.label(),
+            steps = ?steps,
+            "dry-run ended: applying the state the dry run reached"
+        );
     }
-    let transitions = record(ctx, circuit, &seen, &decision, drift).await?;
-    // After the record, so the step sees the state this invocation settled on.
-    let overflow = crate::overflow::run(ctx, circuit, &decision.state, seen.queue, now).await;
-    Ok(status(
+    let applied = !decision.dry_run;
+    let mut pending = false;
+    let mut held = seen.tags.clone();
+    if applied && !steps.is_empty() {
+        // Write-ahead only when the state changes: a repair of the same state needs no
+        // marker (the tags already ask for it), and a pending one is marked already.
+        let settled = |s: &CircuitState| CircuitState {
+            pending: false,
+            ..s.clone()
+        };
+        if settled(&decision.state) != settled(&state) {
+            decision.state.pending = true;
+            record_tags(ctx, &seen.mapping.arn, &mut held, &decision.state).await?;
+        }
+        let done = actuate(ctx, circuit, &seen, &steps, &desired, budget).await?;
+        pending = !done;
+    }
+    decision.state.pending = pending;
+    record_tags(ctx, &seen.mapping.arn, &mut held, &decision.state).await?;
+    let transitions = record(ctx, circuit, &decision, drift);
+    let status = status(
         circuit,
         &decision.state,
         decision.actuation.maximum_concurrency,
@@ -271,20 +522,26 @@ pub async fn reconcile<P: Ports>(
             steps,
             applied,
             drift,
-            overflow,
+            pending,
+            overflow: None,
         },
-    ))
+    );
+    Ok(Reconciled {
+        status,
+        state: decision.state,
+        queue: seen.queue,
+    })
 }
 
-/// The state from the tags, and whether the tags held one.
+/// The state from the tags.
 fn persisted_state(
     circuit: &Circuit,
     seen: &Observation,
     command: Option<&Command>,
     now: DateTime<Utc>,
-) -> Result<(CircuitState, bool), Error> {
+) -> Result<CircuitState, Error> {
     match CircuitState::from_tags(&seen.tags, now) {
-        Ok(state) => Ok((state, seen.has_state())),
+        Ok(state) => Ok(state),
         Err(source)
             if matches!(
                 command,
@@ -296,7 +553,7 @@ fn persisted_state(
                 error = %source,
                 "unreadable state tags replaced by an operator override"
             );
-            Ok((CircuitState::fresh(now), false))
+            Ok(CircuitState::fresh(now))
         }
         Err(source) => Err(Error::State {
             circuit: circuit.name().to_owned(),
@@ -305,27 +562,65 @@ fn persisted_state(
     }
 }
 
-/// Applies `steps` in order, each call under the retry policy.
+/// Applies `steps` in order, each call under the retry policy; `Ok(false)` when it had to
+/// stop early because the mapping had not settled within the budget.
+///
+/// The rule holds for effect, not only for call order: an update that lowers or stops
+/// consumption takes effect seconds later (the mapping reports `Updating` or `Disabling`,
+/// and its pollers keep running at the old settings meanwhile). So reserved concurrency is
+/// lowered only once the mapping has settled, and a mapping is updated only when settled
+/// (Lambda refuses updates in transition with `ResourceInUseException`: "you tried to update
+/// an event source mapping in the CREATING state", Lambda API reference). What cannot be done
+/// in time is left to the next invocation, with the state still `pending`.
 async fn actuate<P: Ports>(
     ctx: Context<'_, P>,
     circuit: &Circuit,
-    mut observed: Observed,
+    seen: &Observation,
     steps: &[Step],
     desired: &Actuation,
-) -> Result<(), Error> {
-    for call in calls(steps) {
+    budget: Budget,
+) -> Result<bool, Error> {
+    let uuid = circuit.event_source_mapping_uuid();
+    let mut mapping = seen.mapping.clone();
+    let mut reserved = seen.reserved;
+    let mut observed = seen.observed();
+    let mut updated = false;
+    for call in calls(steps, mapping.provisioned) {
         tracing::info!(circuit = circuit.name(), call = ?call, "applying");
         match call {
             ControlCall::UpdateMapping(update) => {
-                let uuid = circuit.event_source_mapping_uuid();
+                if updated {
+                    mapping = retry(ctx.retry, || ctx.ports.get_mapping(uuid)).await?;
+                }
+                if mapping.state.settled_enabled().is_none() {
+                    mapping = settle(ctx, uuid, mapping, budget).await?;
+                    if mapping.state.settled_enabled().is_none() {
+                        return Ok(false);
+                    }
+                }
                 retry(ctx.retry, || ctx.ports.update_mapping(uuid, update)).await?;
+                // Lambda takes the update in and applies it asynchronously: until the mapping
+                // is read back settled, it may still be taking effect.
+                updated = true;
             }
             ControlCall::PutReserved(n) => {
+                let lowering = reserved.is_none_or(|r| n < r);
+                if lowering && updated {
+                    mapping = retry(ctx.retry, || ctx.ports.get_mapping(uuid)).await?;
+                    updated = false;
+                }
+                if lowering && mapping.state.settled_enabled().is_none() {
+                    mapping = settle(ctx, uuid, mapping, budget).await?;
+                    if mapping.state.settled_enabled().is_none() {
+                        return Ok(false);
+                    }
+                }
                 let function = circuit.function_name();
                 retry(ctx.retry, || {
                     ctx.ports.set_reserved_concurrency(function, n)
                 })
                 .await?;
+                reserved = Some(n);
             }
         }
     }
@@ -340,7 +635,7 @@ async fn actuate<P: Ports>(
             "an unmanaged reserved concurrency holds the circuit below its level"
         );
     }
-    Ok(())
+    Ok(true)
 }
 
 /// One control-plane call of a plan.
@@ -350,57 +645,88 @@ enum ControlCall {
     PutReserved(u32),
 }
 
-/// The calls that carry out `steps`, in the same order, with adjacent mapping steps in one
-/// `UpdateEventSourceMapping`. Merging never reorders, so the order `plan` chose still keeps
-/// reserved concurrency at or above `MaximumConcurrency`; and it spares a separate update
-/// right after a disable, which Lambda would refuse while the mapping is still Disabling.
-fn calls(steps: &[Step]) -> Vec<ControlCall> {
+/// The calls that carry out `steps`, in the same order. For a mapping in standard mode,
+/// adjacent mapping steps go in one `UpdateEventSourceMapping`: merging never reorders, so
+/// the order `plan` chose still holds. For a mapping in provisioned mode (`pollers` set), a
+/// level is a `ProvisionedPollerConfig` (`MaximumPollers` = level / 10, `MinimumPollers` no
+/// higher), never a `ScalingConfig` (the two are mutually exclusive), and enabling or
+/// disabling is a call of its own.
+fn calls(steps: &[Step], pollers: Option<Pollers>) -> Vec<ControlCall> {
     let mut calls: Vec<ControlCall> = Vec::with_capacity(steps.len());
     for &step in steps {
-        let (enabled, maximum_concurrency) = match step {
-            Step::SetReservedConcurrency(n) => {
+        let update = match (step, pollers) {
+            (Step::SetReservedConcurrency(n), _) => {
                 calls.push(ControlCall::PutReserved(n));
                 continue;
             }
-            Step::DisableEsm => (Some(false), None),
-            Step::EnableEsm => (Some(true), None),
-            Step::SetMaximumConcurrency(n) => (None, Some(n)),
+            (Step::DisableEsm, _) => MappingUpdate {
+                enabled: Some(false),
+                ..MappingUpdate::default()
+            },
+            (Step::EnableEsm, _) => MappingUpdate {
+                enabled: Some(true),
+                ..MappingUpdate::default()
+            },
+            (Step::SetMaximumConcurrency(n), None) => MappingUpdate {
+                maximum_concurrency: Some(n),
+                ..MappingUpdate::default()
+            },
+            (Step::SetMaximumConcurrency(n), Some(p)) => {
+                let maximum = (n / INVOKES_PER_POLLER).max(crate::policy::config::MIN_LEVEL);
+                MappingUpdate {
+                    pollers: Some(Pollers {
+                        minimum: p.minimum.min(maximum),
+                        maximum,
+                    }),
+                    ..MappingUpdate::default()
+                }
+            }
         };
         match calls.last_mut() {
-            Some(ControlCall::UpdateMapping(update))
-                if !(update.enabled.is_some() && enabled.is_some()
-                    || update.maximum_concurrency.is_some() && maximum_concurrency.is_some()) =>
+            Some(ControlCall::UpdateMapping(last))
+                if pollers.is_none()
+                    && !(last.enabled.is_some() && update.enabled.is_some()
+                        || last.maximum_concurrency.is_some()
+                            && update.maximum_concurrency.is_some()) =>
             {
-                update.enabled = update.enabled.or(enabled);
-                update.maximum_concurrency = update.maximum_concurrency.or(maximum_concurrency);
+                last.enabled = last.enabled.or(update.enabled);
+                last.maximum_concurrency = last.maximum_concurrency.or(update.maximum_concurrency);
             }
             Some(ControlCall::UpdateMapping(_) | ControlCall::PutReserved(_)) | None => {
-                calls.push(ControlCall::UpdateMapping(MappingUpdate {
-                    enabled,
-                    maximum_concurrency,
-                }));
+                calls.push(ControlCall::UpdateMapping(update));
             }
         }
     }
     calls
 }
 
-/// Persists the state (only if it changed), logs each transition, writes the EMF line.
-async fn record<P: Ports>(
+/// Writes the state tags when they differ from `held` (what the mapping holds), and keeps
+/// `held` up to date.
+async fn record_tags<P: Ports>(
     ctx: Context<'_, P>,
-    circuit: &Circuit,
-    seen: &Observation,
-    decision: &Decision,
-    drift: bool,
-) -> Result<Vec<TransitionRecord>, Error> {
-    let name = circuit.name();
-    let tags = decision.state.to_tags();
+    arn: &str,
+    held: &mut BTreeMap<String, String>,
+    state: &CircuitState,
+) -> Result<(), Error> {
+    let tags = state.to_tags();
     let changed = tags
         .iter()
-        .any(|(k, v)| seen.tags.get(k).map_or("", String::as_str) != v);
+        .any(|(k, v)| held.get(k).map_or("", String::as_str) != v);
     if changed {
-        retry(ctx.retry, || ctx.ports.tag(&seen.mapping.arn, &tags)).await?;
+        retry(ctx.retry, || ctx.ports.tag(arn, &tags)).await?;
+        held.extend(tags);
     }
+    Ok(())
+}
+
+/// Logs each transition and writes the EMF line (the tags are written by then).
+fn record<P>(
+    ctx: Context<'_, P>,
+    circuit: &Circuit,
+    decision: &Decision,
+    drift: bool,
+) -> Vec<TransitionRecord> {
+    let name = circuit.name();
     let transitions: Vec<TransitionRecord> = decision
         .transitions
         .iter()
@@ -434,7 +760,7 @@ async fn record<P: Ports>(
         }
         .to_emf(),
     );
-    Ok(transitions)
+    transitions
 }
 
 /// Reports one circuit without changing anything: the persisted state, the resources, and the
@@ -445,17 +771,22 @@ async fn record<P: Ports>(
 /// retry policy.
 pub async fn inspect<P: Ports>(
     ctx: Context<'_, P>,
+    config: &ControllerConfig,
     circuit: &Circuit,
     now: DateTime<Utc>,
 ) -> Result<CircuitStatus, Error> {
-    let seen = observe(ctx, circuit, None, Settle::AsIs).await?;
+    let seen = observe(ctx, config, circuit, None, None).await?;
     let state = CircuitState::from_tags(&seen.tags, now).map_err(|source| Error::State {
         circuit: circuit.name().to_owned(),
         source,
     })?;
-    let actuation = state.phase.actuation(circuit.policy());
-    let steps = plan(&seen.observed(), &actuation);
-    let drift = seen.has_state() && !state.dry_run && !steps.is_empty();
+    let actuation = seen.desired(&state.phase, state.phase.actuation(circuit.policy()));
+    let steps = if state.hands_off() {
+        Vec::new()
+    } else {
+        plan(&seen.observed(), &actuation)
+    };
+    let drift = seen.has_state() && !state.dry_run && !state.pending && !steps.is_empty();
     let overflow = crate::overflow::inspect(ctx, circuit).await;
     Ok(status(
         circuit,
@@ -467,6 +798,7 @@ pub async fn inspect<P: Ports>(
             steps,
             applied: false,
             drift,
+            pending: state.pending,
             overflow,
         },
     ))
@@ -492,9 +824,10 @@ fn actor(cause: &Cause) -> String {
         Cause::Override { actor, .. }
         | Cause::Released { actor, .. }
         | Cause::DryRun { actor, .. } => actor.clone(),
-        Cause::Alarm { .. } | Cause::Timer { .. } | Cause::OverrideExpired { .. } => {
-            SYSTEM_ACTOR.to_owned()
-        }
+        Cause::Alarm { .. }
+        | Cause::Timer { .. }
+        | Cause::ProbeFailed { .. }
+        | Cause::OverrideExpired { .. } => SYSTEM_ACTOR.to_owned(),
     }
 }
 
@@ -505,6 +838,7 @@ struct Outcome {
     steps: Vec<Step>,
     applied: bool,
     drift: bool,
+    pending: bool,
     overflow: Option<OverflowReport>,
 }
 
@@ -535,6 +869,7 @@ fn status(
         steps: outcome.steps,
         applied: outcome.applied,
         drift: outcome.drift,
+        pending: outcome.pending,
         overflow: outcome.overflow,
     }
 }
@@ -547,7 +882,35 @@ mod tests {
         ControlCall::UpdateMapping(MappingUpdate {
             enabled,
             maximum_concurrency,
+            pollers: None,
         })
+    }
+
+    #[test]
+    fn provisioned_mappings_get_pollers_and_enable_or_disable_in_a_call_of_its_own() {
+        let pollers = Some(Pollers {
+            minimum: 5,
+            maximum: 50,
+        });
+        let trip = [
+            Step::DisableEsm,
+            Step::SetMaximumConcurrency(20),
+            Step::SetReservedConcurrency(20),
+        ];
+        assert_eq!(
+            calls(&trip, pollers),
+            [
+                update(Some(false), None),
+                ControlCall::UpdateMapping(MappingUpdate {
+                    pollers: Some(Pollers {
+                        minimum: 2,
+                        maximum: 2
+                    }),
+                    ..MappingUpdate::default()
+                }),
+                ControlCall::PutReserved(20)
+            ]
+        );
     }
 
     #[test]
@@ -558,7 +921,7 @@ mod tests {
             Step::SetReservedConcurrency(2),
         ];
         assert_eq!(
-            calls(&trip),
+            calls(&trip, None),
             [update(Some(false), Some(2)), ControlCall::PutReserved(2)]
         );
         let close = [
@@ -567,7 +930,7 @@ mod tests {
             Step::EnableEsm,
         ];
         assert_eq!(
-            calls(&close),
+            calls(&close, None),
             [ControlCall::PutReserved(16), update(Some(true), Some(16))]
         );
         let lower_then_reserve = [
@@ -575,10 +938,10 @@ mod tests {
             Step::SetReservedConcurrency(8),
         ];
         assert_eq!(
-            calls(&lower_then_reserve),
+            calls(&lower_then_reserve, None),
             [update(None, Some(8)), ControlCall::PutReserved(8)]
         );
-        assert_eq!(calls(&[]), []);
+        assert_eq!(calls(&[], None), []);
     }
 
     #[test]
@@ -589,7 +952,7 @@ mod tests {
             Step::SetMaximumConcurrency(4),
         ];
         assert_eq!(
-            calls(&steps),
+            calls(&steps, None),
             [
                 update(Some(false), None),
                 ControlCall::PutReserved(4),

@@ -210,7 +210,7 @@ fn invalid_circuit_values_are_errors_naming_their_field() {
             Box::new(|d| d["circuits"][0]["queue_url"] = json!("orders")),
         ),
         (
-            "circuits[0].function_name: must not be empty",
+            "circuits[0].function_name: must be a function name or ARN",
             Box::new(|d| d["circuits"][0]["function_name"] = json!(" ")),
         ),
         (

@@ -36,14 +36,17 @@ async fn throttled_and_failing_updates_are_retried_until_the_circuit_converges()
 
     assert_eq!(
         h.calls(),
-        reads_then([
-            disable_to(PROBE),
-            disable_to(PROBE),
-            disable_to(PROBE),
-            reserve(PROBE),
-            reserve(PROBE),
-            tag(&open(600)),
-        ])
+        reads_then(applied(
+            &open(600),
+            [
+                disable_to(PROBE),
+                disable_to(PROBE),
+                disable_to(PROBE),
+                settle_read(),
+                reserve(PROBE),
+                reserve(PROBE),
+            ]
+        ))
     );
     // 200 ms + 400 ms for the two throttled disables, 200 ms for the 503.
     assert_eq!(started.elapsed(), Duration::from_millis(800));
@@ -58,12 +61,15 @@ async fn resource_in_use_is_waited_out() {
     trip(&h, 600).await.unwrap();
     assert_eq!(
         h.calls(),
-        reads_then([
-            disable_to(PROBE),
-            disable_to(PROBE),
-            reserve(PROBE),
-            tag(&open(600))
-        ])
+        reads_then(applied(
+            &open(600),
+            [
+                disable_to(PROBE),
+                disable_to(PROBE),
+                settle_read(),
+                reserve(PROBE)
+            ]
+        ))
     );
 }
 
@@ -91,7 +97,7 @@ async fn throttled_reads_are_retried_too() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn exhausted_retries_fail_retryably_record_nothing_and_the_next_tick_converges() {
+async fn exhausted_retries_fail_retryably_keep_the_intent_and_the_next_tick_completes_it() {
     let h = Harness::settled().await;
     h.aws()
         .fail("UpdateEventSourceMapping", AwsFault::Throttled, 8);
@@ -100,31 +106,57 @@ async fn exhausted_retries_fail_retryably_record_nothing_and_the_next_tick_conve
     assert_eq!(error.class(), ErrorClass::Retryable);
     let diagnostic: lambda_runtime::Diagnostic = error.into();
     assert_eq!(diagnostic.error_type, "Retryable");
-    assert_eq!(h.calls(), reads_then(vec![disable_to(PROBE); 8]));
-    assert_eq!(
-        h.persisted().phase,
-        Phase::Closed { since: t0() },
-        "nothing recorded"
-    );
+    let mut pending = open(600);
+    pending.pending = true;
+    let mut expected = vec![tag(&pending)];
+    expected.extend(vec![disable_to(PROBE); 8]);
+    assert_eq!(h.calls(), reads_then(expected));
+    assert_eq!(h.persisted(), pending, "the intent is on the mapping");
     assert!(h.metrics().is_empty());
 
-    h.tick(at(610)).await;
-    assert_eq!(h.calls(), trip_calls(&open(610)));
+    // The next tick finishes the same trip: same since, counted once, not drift.
+    let response = h.tick(at(610)).await;
+    assert_eq!(
+        h.calls(),
+        reads_then([
+            disable_to(PROBE),
+            settle_read(),
+            reserve(PROBE),
+            tag(&open(600))
+        ])
+    );
+    assert!(!response.circuits[0].drift);
+    assert_eq!(h.persisted(), open(600));
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_mapping_that_never_settles_is_left_for_the_next_tick_without_a_decision() {
+async fn a_mapping_that_never_settles_gets_no_update_and_the_trip_is_finished_next_time() {
     let h = Harness::settled().await;
-    h.aws().set_transitional(UUID, MappingState::Disabling, 100);
-    let error = trip(&h, 600).await.unwrap_err();
-    assert!(error.is_retryable(), "{error}");
-    let get = Call::GetEventSourceMapping { uuid: UUID.into() };
+    h.aws().set_transitional(UUID, MappingState::Updating, 1000);
+    let response = trip(&h, 600).await.unwrap();
+    assert!(response.circuits[0].pending);
+    let calls = h.calls();
+    assert!(
+        !calls
+            .iter()
+            .any(|c| matches!(c, Call::UpdateEventSourceMapping { .. })),
+        "no update is attempted on a busy mapping: {calls:?}"
+    );
+    let mut pending = open(600);
+    pending.pending = true;
+    assert_eq!(h.persisted(), pending, "the decision is kept");
+
+    h.aws().set_transitional(UUID, MappingState::Updating, 0);
+    h.tick(at(660)).await;
     assert_eq!(
         h.calls(),
-        vec![get; 8],
-        "no update is attempted on a busy mapping"
+        reads_then([
+            disable_to(PROBE),
+            settle_read(),
+            reserve(PROBE),
+            tag(&open(600))
+        ])
     );
-    assert_eq!(h.persisted().phase, Phase::Closed { since: t0() });
 }
 
 #[tokio::test(start_paused = true)]
@@ -142,7 +174,17 @@ async fn access_denied_is_a_failure_that_is_not_retried() {
     h.aws().fail("PutFunctionConcurrency", AwsFault::Other, 1);
     let error = trip(&h, 600).await.unwrap_err();
     assert_eq!(error.class(), ErrorClass::Failed);
-    assert_eq!(h.calls(), reads_then([disable_to(PROBE), reserve(PROBE)]));
+    let mut pending = open(600);
+    pending.pending = true;
+    assert_eq!(
+        h.calls(),
+        reads_then([
+            tag(&pending),
+            disable_to(PROBE),
+            settle_read(),
+            reserve(PROBE)
+        ])
+    );
 }
 
 #[tokio::test]
@@ -153,13 +195,20 @@ async fn unreadable_state_tags_stop_the_circuit_until_an_operator_forces_it() {
     });
     h.aws().set_alarm(ERRORS, AlarmState::Alarm, at(595));
 
-    let error = h
+    // A tick reports the broken circuit in its answer instead of failing as a whole.
+    let response = h
         .send_json(&json!({"floodgate": "tick"}), at(600))
         .await
-        .unwrap_err();
-    assert_eq!(error.class(), ErrorClass::Failed);
-    assert!(error.to_string().contains("floodgate:state"), "{error}");
+        .unwrap();
+    let [failed] = response.failed.as_slice() else {
+        panic!("one failed circuit expected: {response:?}");
+    };
+    assert_eq!(failed.kind, "unreadable-state");
+    assert!(!failed.retryable);
+    assert!(failed.message.contains("floodgate:state"), "{failed:?}");
     assert_eq!(h.calls(), reads(), "no guess, no write");
+    let errors = h.metrics();
+    assert_eq!(errors[0]["CircuitErrors"], 1, "{errors:?}");
 
     h.command(
         json!({"command": "force-open", "circuit": "orders",
@@ -185,22 +234,24 @@ async fn a_tick_reconciles_every_circuit_even_when_one_fails() {
     let h = Harness::with(two_circuits_config(), world());
     h.aws().set_alarm(ERRORS, AlarmState::Alarm, at(-5));
 
-    let error = h
+    let response = h
         .send_json(&json!({"floodgate": "tick"}), t0())
         .await
-        .unwrap_err();
-    let Error::Circuits(failures) = &error else {
-        panic!("expected per-circuit failures, got {error}");
+        .expect("a tick answers even when a circuit fails");
+    let [failed] = response.failed.as_slice() else {
+        panic!("one failed circuit expected: {response:?}");
     };
-    assert_eq!(failures.len(), 1);
-    assert_eq!(failures[0].circuit, "payments");
-    assert_eq!(failures[0].error.aws_fault(), Some(AwsFault::NotFound));
-    assert_eq!(error.class(), ErrorClass::Failed);
+    assert_eq!(failed.circuit, "payments");
+    assert_eq!(failed.kind, "aws");
+    assert!(!failed.retryable);
+    assert_eq!(response.circuits.len(), 1);
 
-    let mut expected = vec![Call::GetEventSourceMapping {
+    let payments = Call::GetEventSourceMapping {
         uuid: PAYMENTS_UUID.into(),
-    }];
-    expected.extend(trip_calls(&open(0)));
-    assert_eq!(h.calls(), expected, "orders was still reconciled");
+    };
+    let mut calls = h.calls();
+    assert_eq!(calls.iter().filter(|c| **c == payments).count(), 1);
+    calls.retain(|c| *c != payments);
+    assert_eq!(calls, trip_calls(&open(0)), "orders was still reconciled");
     assert_eq!(h.persisted().phase.name(), PhaseName::Open);
 }

@@ -221,7 +221,10 @@ async fn an_sns_depth_alarm_throttles_its_circuit() {
     });
     assert_eq!(
         h.calls(),
-        reads_then([set_max(SAFE), reserve(SAFE), tag(&throttled)])
+        reads_then(applied(
+            &throttled,
+            [set_max(SAFE), settle_read(), reserve(SAFE)]
+        ))
     );
     assert_eq!(response.circuits[0].state, PhaseName::Throttled);
 }

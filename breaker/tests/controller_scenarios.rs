@@ -28,6 +28,7 @@ async fn first_run_adopts_the_mapping_at_max_without_calling_it_drift() {
         h.calls(),
         reads_then([
             set_max(MAX),
+            settle_read(),
             reserve(MAX),
             tag(&state(Phase::Closed { since: t0() }))
         ])
@@ -108,11 +109,11 @@ async fn ticks_walk_a_healed_circuit_through_half_open_and_ramping_back_to_close
         since: at(750),
         trips: 1,
     });
-    assert_eq!(h.calls(), reads_then([enable(), tag(&half_open)]));
+    assert_eq!(h.calls(), reads_then(applied(&half_open, [enable()])));
 
     // Probe window (60 s) not over yet.
     h.tick(at(800)).await;
-    assert_eq!(h.calls(), reads());
+    assert_eq!(h.calls(), probe_reads());
 
     // Raising: reserved concurrency first, then MaximumConcurrency.
     for (now, level) in [(810, 4), (870, 8)] {
@@ -122,17 +123,15 @@ async fn ticks_walk_a_healed_circuit_through_half_open_and_ramping_back_to_close
             level,
             trips: 1,
         });
-        assert_eq!(
-            h.calls(),
-            reads_then([reserve(level), set_max(level), tag(&ramping)]),
-            "ramp to {level}"
-        );
+        let mut expected = if level == 4 { probe_reads() } else { reads() };
+        expected.extend(applied(&ramping, [reserve(level), set_max(level)]));
+        assert_eq!(h.calls(), expected, "ramp to {level}");
     }
     let response = h.tick(at(930)).await;
     let closed = state(Phase::Closed { since: at(930) });
     assert_eq!(
         h.calls(),
-        reads_then([reserve(MAX), set_max(MAX), tag(&closed)])
+        reads_then(applied(&closed, [reserve(MAX), set_max(MAX)]))
     );
     assert_eq!(response.circuits[0].state, PhaseName::Closed);
     assert!(matches!(
@@ -162,7 +161,10 @@ async fn a_lasting_throttles_alarm_halves_the_level_once_per_step_down_to_probe(
     // Lowering: MaximumConcurrency first, then reserved concurrency.
     assert_eq!(
         h.calls(),
-        reads_then([set_max(SAFE), reserve(SAFE), tag(&throttled(600, SAFE))])
+        reads_then(applied(
+            &throttled(600, SAFE),
+            [set_max(SAFE), settle_read(), reserve(SAFE)]
+        ))
     );
 
     h.tick(at(630)).await;
@@ -171,12 +173,18 @@ async fn a_lasting_throttles_alarm_halves_the_level_once_per_step_down_to_probe(
     h.tick(at(660)).await;
     assert_eq!(
         h.calls(),
-        reads_then([set_max(4), reserve(4), tag(&throttled(660, 4))])
+        reads_then(applied(
+            &throttled(660, 4),
+            [set_max(4), settle_read(), reserve(4)]
+        ))
     );
     h.tick(at(720)).await;
     assert_eq!(
         h.calls(),
-        reads_then([set_max(PROBE), reserve(PROBE), tag(&throttled(720, PROBE))])
+        reads_then(applied(
+            &throttled(720, PROBE),
+            [set_max(PROBE), settle_read(), reserve(PROBE)]
+        ))
     );
     h.tick(at(780)).await;
     assert_eq!(h.calls(), reads(), "never below probe");
@@ -218,7 +226,7 @@ async fn force_open_with_a_ttl_holds_until_it_lapses_then_probes() {
         since: at(700),
         trips: 1,
     });
-    assert_eq!(h.calls(), reads_then([enable(), tag(&half_open)]));
+    assert_eq!(h.calls(), reads_then(applied(&half_open, [enable()])));
     let causes: Vec<&Cause> = response.circuits[0]
         .transitions
         .iter()
@@ -381,7 +389,10 @@ async fn concurrency_changed_by_hand_is_put_back_and_reported_as_drift() {
     h.aws().set_reserved(FUNCTION, None);
 
     let response = h.tick(at(60)).await;
-    assert_eq!(h.calls(), reads_then([set_max(MAX), reserve(MAX)]));
+    assert_eq!(
+        h.calls(),
+        reads_then([set_max(MAX), settle_read(), reserve(MAX)])
+    );
     assert!(response.circuits[0].drift);
     assert_eq!(h.metrics()[0]["Drift"], 1);
 }

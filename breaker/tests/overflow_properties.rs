@@ -221,7 +221,7 @@ proptest! {
             o["max_replays_per_invocation"] = budget.into();
         });
         let overflow_config = config.circuits()[0].overflow().expect("overflow");
-        let state = CircuitState { phase, override_: None, dry_run };
+        let state = CircuitState { phase, override_: None, dry_run, pending: false };
         let now = at(elapsed);
         match plan(&state, now, source, overflow, overflow_config) {
             Plan::Replay { count, .. } => {
@@ -368,13 +368,13 @@ proptest! {
             aws.push_bodies(SOURCE, arriving.clone());
             all.extend(arriving);
             now += TimeDelta::seconds(gap);
-            let state = CircuitState { phase, override_: None, dry_run: false };
+            let state = CircuitState { phase, override_: None, dry_run: false, pending: false };
             let source = rt.block_on(async {
                 use breaker::ports::Queues;
                 aws.queue_depth(SOURCE).await.ok()
             });
             let report = rt
-                .block_on(breaker::overflow::run(ctx, circuit, &state, source, now))
+                .block_on(breaker::overflow::run(ctx, circuit, &state, source, now, breaker::reconcile::Budget::for_next(std::time::Duration::from_secs(3600))))
                 .expect("the circuit has overflow");
             let closed_long_enough =
                 matches!(phase, Phase::Closed { since } if now - since >= TimeDelta::seconds(REPLAY_AFTER_SECS));

@@ -9,7 +9,7 @@ use breaker::policy::tags::is_valid_tag_value;
 use breaker::policy::{
     Action, Actions, AlarmKind, AlarmReading, AlarmState, CircuitConfig, CircuitConfigSpec,
     CircuitState, Command, Levels, Observed, Override, OverrideKind, Phase, ReservedConcurrency,
-    Signals, Timings, decide, plan,
+    SignalClass, Signals, Timings, decide, plan,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use policy_support::{at, state};
@@ -80,6 +80,7 @@ prop_compose! {
             actions: Actions { throttles, depth, age },
             timings,
             seed,
+            probe_max_error_ratio: breaker::policy::config::DEFAULT_PROBE_MAX_ERROR_RATIO,
         };
         CircuitConfig::try_from(spec).expect("generated config is valid")
     }
@@ -233,7 +234,8 @@ fn overrides() -> impl Strategy<Value = Option<(OverrideKind, String, String, Op
     prop::option::of((
         prop_oneof![
             Just(OverrideKind::ForceOpen),
-            Just(OverrideKind::ForceClose)
+            Just(OverrideKind::ForceClose),
+            Just(OverrideKind::ManualDisable)
         ],
         text(0),
         text(1),
@@ -275,12 +277,16 @@ proptest! {
             let firing = signals
                 .alarms
                 .iter()
-                .any(|a| a.state == AlarmState::Alarm && cfg.action_for(a.kind) == Action::Open);
+                .any(|a| {
+                    a.state == AlarmState::Alarm
+                        && a.kind.class() == SignalClass::Failure
+                        && cfg.action_for(a.kind) == Action::Open
+                });
             if firing && force != Some(OverrideKind::ForceClose) {
                 prop_assert!(!d.actuation.esm_enabled, "consuming with {:?} in {:?}", signals.alarms, d.state);
             }
             match force {
-                Some(OverrideKind::ForceOpen) => prop_assert!(!d.actuation.esm_enabled),
+                Some(OverrideKind::ForceOpen | OverrideKind::ManualDisable) => prop_assert!(!d.actuation.esm_enabled),
                 Some(OverrideKind::ForceClose) => prop_assert!(d.actuation.esm_enabled),
                 None => {}
             }
@@ -438,12 +444,12 @@ proptest! {
         let override_ = forced.map(|(kind, reason, actor, until)| {
             // An active override is mirrored by the phase.
             phase = match kind {
-                OverrideKind::ForceOpen => Phase::Open { since, trips: trips.max(1) },
+                OverrideKind::ForceOpen | OverrideKind::ManualDisable => Phase::Open { since, trips: trips.max(1) },
                 OverrideKind::ForceClose => Phase::Closed { since },
             };
             Override { kind, reason, actor, until: until.and_then(|u| DateTime::from_timestamp(u, 0)) }
         });
-        let s = CircuitState { phase, override_, dry_run };
+        let s = CircuitState { phase, override_, dry_run, pending: false };
         let tags = s.to_tags();
         for (key, value) in &tags {
             prop_assert!(key.starts_with("floodgate:") && key.len() <= 128);

@@ -84,6 +84,7 @@ fn an_override_with_expiry_round_trips() {
             until: Some(at(3600)),
         }),
         dry_run: true,
+        pending: false,
     };
     let t = s.to_tags();
     assert_eq!(t["floodgate:override"], "force-open");
@@ -115,6 +116,7 @@ fn unsanitized_override_text_reads_back_sanitized() {
             until: None,
         }),
         dry_run: false,
+        pending: false,
     };
     let back = CircuitState::from_tags(&s.to_tags(), at(0)).expect("reads");
     assert_eq!(back, s.sanitized());

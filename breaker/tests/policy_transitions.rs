@@ -92,7 +92,7 @@ fn closed_throttles_to_safe_level_when_throttles_alarm_fires() {
 fn depth_and_age_alarms_throttle_by_default() {
     let cfg = config();
     for kind in [AlarmKind::Depth, AlarmKind::Age] {
-        let d = decide_at(&cfg, &state(phase::closed(0)), 5, vec![firing(kind, 5)]);
+        let d = decide_at(&cfg, &state(phase::closed(0)), 35, vec![firing(kind, 5)]);
         assert_eq!(d.state.phase.name(), PhaseName::Throttled, "{kind:?}");
     }
 }
@@ -103,10 +103,10 @@ fn depth_alarm_opens_when_configured_to_open() {
     let d = decide_at(
         &cfg,
         &state(phase::closed(0)),
-        5,
+        35,
         vec![firing(AlarmKind::Depth, 5)],
     );
-    assert_eq!(d.state.phase, phase::open(5, 1));
+    assert_eq!(d.state.phase, phase::open(35, 1));
 }
 
 #[test]
@@ -291,15 +291,93 @@ fn open_waits_for_healthy_dwell_after_alarm_clears() {
 }
 
 #[test]
-fn open_stays_open_while_any_alarm_is_in_alarm() {
+fn open_stays_open_while_a_failure_alarm_is_in_alarm() {
     let cfg = config();
     let s = state(phase::open(0, 1));
-    let d = decide_at(
-        &cfg,
-        &s,
-        10_000,
-        vec![ok(AlarmKind::Errors, 0), firing(AlarmKind::Depth, 0)],
+    for failing in [AlarmKind::Throttles, AlarmKind::Custom(Action::Throttle)] {
+        let d = decide_at(
+            &cfg,
+            &s,
+            10_000,
+            vec![ok(AlarmKind::Errors, 0), firing(failing, 0)],
+        );
+        assert!(d.transitions.is_empty(), "{failing:?}");
+        assert!(!d.actuation.esm_enabled);
+    }
+}
+
+// Finding 1 of issue 9: the backlog an open circuit builds must not lock it open.
+#[test]
+fn open_probes_despite_the_depth_and_age_alarms_its_own_backlog_fires() {
+    let cfg = config();
+    let s = state(phase::open(0, 1));
+    let backlog = vec![
+        ok(AlarmKind::Errors, 0),
+        firing(AlarmKind::Depth, 30),
+        firing(AlarmKind::Age, 300),
+    ];
+    let d = decide_at(&cfg, &s, 10_000, backlog);
+    assert_eq!(d.state.phase, phase::half_open(10_000, 1));
+    assert!(d.actuation.esm_enabled);
+}
+
+#[test]
+fn a_probe_is_not_failed_by_backlog_alarms_and_ramps_on() {
+    let cfg = config();
+    let s = state(phase::half_open(0, 1));
+    let backlog = || {
+        vec![
+            ok(AlarmKind::Errors, -100),
+            firing(AlarmKind::Depth, 10),
+            firing(AlarmKind::Age, 20),
+        ]
+    };
+    assert!(decide_at(&cfg, &s, 30, backlog()).transitions.is_empty());
+    let d = decide_at(&cfg, &s, 60, backlog());
+    assert_eq!(d.state.phase, phase::ramping(60, 4, 1));
+}
+
+#[test]
+fn a_backlog_that_was_there_before_closing_does_not_throttle_the_closed_circuit_again() {
+    let cfg = config();
+    let s = state(phase::closed(100));
+    let stale = vec![ok(AlarmKind::Errors, 0), firing(AlarmKind::Depth, 50)];
+    assert!(decide_at(&cfg, &s, 200, stale).transitions.is_empty());
+    // A backlog alarm that fires anew, a minimum dwell after closing, slows it down.
+    let fresh = vec![ok(AlarmKind::Errors, 0), firing(AlarmKind::Depth, 150)];
+    let d = decide_at(&cfg, &s, 200, fresh);
+    assert_eq!(d.state.phase, phase::throttled(200, 8, 0));
+}
+
+#[test]
+fn a_fresh_backlog_alarm_waits_for_the_minimum_dwell_before_throttling() {
+    let cfg = config();
+    let s = state(phase::closed(100));
+    let fresh = || vec![ok(AlarmKind::Errors, 0), firing(AlarmKind::Depth, 105)];
+    assert!(decide_at(&cfg, &s, 110, fresh()).transitions.is_empty());
+    assert_eq!(
+        decide_at(&cfg, &s, 130, fresh()).state.phase,
+        phase::throttled(130, 8, 0)
     );
+}
+
+#[test]
+fn a_throttled_circuit_recovers_while_its_backlog_alarm_still_fires() {
+    let cfg = config();
+    let s = state(phase::throttled(0, 8, 0));
+    let alarms = vec![ok(AlarmKind::Errors, -500), firing(AlarmKind::Depth, -10)];
+    let d = decide_at(&cfg, &s, 200, alarms);
+    assert_eq!(d.state.phase, phase::closed(200));
+}
+
+// Finding 9 of issue 9: a failure alarm that can no longer be read holds the circuit.
+#[test]
+fn a_deleted_failure_alarm_keeps_an_open_circuit_from_probing() {
+    let cfg = config();
+    let s = state(phase::open(0, 1));
+    let mut signals = Signals::alarms(vec![]);
+    signals.missing_failure_alarms = vec!["orders-errors".into()];
+    let d = decide(at(10_000), &s, &signals, &cfg).unwrap();
     assert!(d.transitions.is_empty());
     assert!(!d.actuation.esm_enabled);
 }

@@ -422,6 +422,7 @@ pub fn in_phase(phase: Phase) -> CircuitState {
         phase,
         override_: None,
         dry_run: false,
+        pending: false,
     }
 }
 

@@ -1,16 +1,53 @@
-//! `CloudWatch`: the current state of a circuit's alarms.
+//! `CloudWatch`: the current state of a circuit's alarms, and the probe's own traffic.
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use aws_sdk_cloudwatch::primitives::DateTime as SmithyTime;
-use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
-use chrono::{DateTime, Utc};
+use aws_sdk_cloudwatch::types::{
+    AlarmType, Dimension, Metric, MetricAlarm, MetricDataQuery, MetricStat, StateValue,
+};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 use super::AwsPorts;
 use super::fault::from_sdk;
 use crate::error::Error;
-use crate::policy::AlarmState;
+use crate::policy::{AWS_METRIC_PUBLISH_DELAY, AlarmReading, AlarmState, ProbeOutcome};
 use crate::ports::{AlarmDescription, Alarms};
+
+/// The worst-case time a metric alarm needs to show a failure that starts now: its period
+/// times the datapoints it needs, plus the publish delay of its metric — AWS's own
+/// namespaces ([`AWS_METRIC_PUBLISH_DELAY`]) or one more period for custom metrics.
+/// Metric-math alarms name no period at the top level; their first query's period is used.
+fn detection(alarm: &MetricAlarm) -> Option<Duration> {
+    let period = alarm.period().or_else(|| {
+        alarm
+            .metrics()
+            .iter()
+            .find_map(|q| q.metric_stat().and_then(MetricStat::period).or(q.period()))
+    })?;
+    let period = Duration::from_secs(u64::try_from(period).ok()?);
+    let needed = alarm
+        .datapoints_to_alarm()
+        .or(alarm.evaluation_periods())
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(1);
+    let aws_namespace = alarm
+        .namespace()
+        .or_else(|| {
+            alarm
+                .metrics()
+                .iter()
+                .find_map(|q| q.metric_stat()?.metric()?.namespace())
+        })
+        .is_some_and(|ns| ns.starts_with("AWS/"));
+    let delay = if aws_namespace {
+        AWS_METRIC_PUBLISH_DELAY
+    } else {
+        period
+    };
+    Some(AlarmReading::detection(period, needed, delay))
+}
 
 fn to_chrono(at: Option<&SmithyTime>) -> DateTime<Utc> {
     // A missing or unrepresentable time reads as long ago: the alarm has been in its state
@@ -33,7 +70,40 @@ fn description(
         name: name.to_owned(),
         state,
         since: to_chrono(since),
+        detection: None,
     })
+}
+
+fn sum_of(results: &[aws_sdk_cloudwatch::types::MetricDataResult], id: &str) -> u64 {
+    results
+        .iter()
+        .filter(|r| r.id() == Some(id))
+        .flat_map(|r| r.values().iter())
+        .map(|v| {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let n = v.max(0.0).round() as u64;
+            n
+        })
+        .sum()
+}
+
+fn count_query(id: &str, metric: &str, function: &str) -> MetricDataQuery {
+    let metric = Metric::builder()
+        .namespace("AWS/Lambda")
+        .metric_name(metric)
+        .dimensions(Dimension::builder().name("FunctionName").value(function).build())
+        .build();
+    MetricDataQuery::builder()
+        .id(id)
+        .metric_stat(
+            MetricStat::builder()
+                .metric(metric)
+                .period(60)
+                .stat("Sum")
+                .build(),
+        )
+        .return_data(true)
+        .build()
 }
 
 impl Alarms for AwsPorts {
@@ -61,6 +131,10 @@ impl Alarms for AwsPorts {
                     a.state_transitioned_timestamp()
                         .or(a.state_updated_timestamp()),
                 )
+                .map(|d| AlarmDescription {
+                    detection: detection(a),
+                    ..d
+                })
             }));
             found.extend(out.composite_alarms().iter().filter_map(|a| {
                 description(
@@ -75,6 +149,45 @@ impl Alarms for AwsPorts {
                 _ => return Ok(found),
             }
         }
+    }
+
+    async fn function_outcome(
+        &self,
+        function: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<ProbeOutcome, Error> {
+        const OP: &str = "GetMetricData";
+        // Whole minutes, as the metric is stored: the minute the probe started in counts.
+        let start = from
+            .duration_trunc(TimeDelta::minutes(1))
+            .unwrap_or(from);
+        let end = to.max(start) + TimeDelta::minutes(1);
+        let smithy = |t: DateTime<Utc>| SmithyTime::from_secs(t.timestamp());
+        let mut results = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .cloudwatch
+                .get_metric_data()
+                .metric_data_queries(count_query("invocations", "Invocations", function))
+                .metric_data_queries(count_query("errors", "Errors", function))
+                .start_time(smithy(start))
+                .end_time(smithy(end))
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| from_sdk(OP, &e))?;
+            results.extend(out.metric_data_results().iter().cloned());
+            match out.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(ProbeOutcome {
+            invocations: sum_of(&results, "invocations"),
+            errors: sum_of(&results, "errors"),
+        })
     }
 }
 

@@ -3,12 +3,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_sdk_lambda::types::ScalingConfig;
+use aws_sdk_lambda::types::{ProvisionedPollerConfig, ScalingConfig};
+use chrono::DateTime;
 
 use super::AwsPorts;
 use super::fault::from_sdk;
 use crate::error::{AwsFault, Error};
-use crate::ports::{Concurrency, EventSourceMappings, Mapping, MappingState, MappingUpdate};
+use crate::ports::{
+    Concurrency, EventSourceMappings, Mapping, MappingState, MappingUpdate, Pollers,
+};
 
 fn to_i32(operation: &'static str, value: u32) -> Result<i32, Error> {
     i32::try_from(value).map_err(|_| {
@@ -59,6 +62,17 @@ impl EventSourceMappings for AwsPorts {
                 .scaling_config()
                 .and_then(ScalingConfig::maximum_concurrency)
                 .and_then(to_u32),
+            // Lambda answers an unset ProvisionedPollerConfig as absent or all-empty.
+            provisioned: out.provisioned_poller_config().and_then(|p| {
+                let maximum = p.maximum_pollers().and_then(to_u32)?;
+                Some(Pollers {
+                    minimum: p.minimum_pollers().and_then(to_u32).unwrap_or(2),
+                    maximum,
+                })
+            }),
+            last_modified: out
+                .last_modified()
+                .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
         })
     }
 
@@ -69,12 +83,22 @@ impl EventSourceMappings for AwsPorts {
             .map(|n| to_i32(OP, n))
             .transpose()?
             .map(|n| ScalingConfig::builder().maximum_concurrency(n).build());
+        let pollers = match update.pollers {
+            Some(p) => Some(
+                ProvisionedPollerConfig::builder()
+                    .minimum_pollers(to_i32(OP, p.minimum)?)
+                    .maximum_pollers(to_i32(OP, p.maximum)?)
+                    .build(),
+            ),
+            None => None,
+        };
         self.lambda()
             .await
             .update_event_source_mapping()
             .uuid(uuid)
             .set_enabled(update.enabled)
             .set_scaling_config(scaling)
+            .set_provisioned_poller_config(pollers)
             .send()
             .await
             .map_err(|e| from_sdk(OP, &e))?;
@@ -137,16 +161,6 @@ impl Concurrency for AwsPorts {
         Ok(())
     }
 
-    async fn delete_reserved_concurrency(&self, function: &str) -> Result<(), Error> {
-        self.lambda()
-            .await
-            .delete_function_concurrency()
-            .function_name(function)
-            .send()
-            .await
-            .map_err(|e| from_sdk("DeleteFunctionConcurrency", &e))?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]

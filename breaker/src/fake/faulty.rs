@@ -126,15 +126,20 @@ impl<P: Concurrency + Send> Concurrency for Faulty<P> {
             .set_reserved_concurrency(function, reserved)
             .await
     }
-
-    async fn delete_reserved_concurrency(&self, function: &str) -> Result<(), Error> {
-        self.inner.delete_reserved_concurrency(function).await
-    }
 }
 
 impl<P: Alarms + Send> Alarms for Faulty<P> {
     async fn describe_alarms(&self, names: &[String]) -> Result<Vec<AlarmDescription>, Error> {
         self.inner.describe_alarms(names).await
+    }
+
+    async fn function_outcome(
+        &self,
+        function: &str,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> Result<crate::policy::ProbeOutcome, Error> {
+        self.inner.function_outcome(function, from, to).await
     }
 }
 

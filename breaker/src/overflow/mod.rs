@@ -55,7 +55,7 @@ use crate::metrics::NAMESPACE;
 use crate::policy::{AlarmState, CircuitState};
 use crate::ports::{Alarms, Ports};
 use crate::protocol::{OverflowAction, OverflowReport, QueueStatus};
-use crate::reconcile::Context;
+use crate::reconcile::{Budget, Context};
 use crate::retry::{RetryPolicy, retry};
 
 /// During a replay, the circuit's alarms are read again whenever this much time has passed
@@ -65,13 +65,15 @@ pub const REPLAY_RECHECK: Duration = Duration::from_secs(1);
 
 /// The overflow step of one reconcile of `circuit`, which settled on `state` at `now`;
 /// `source` is the source's depth as observed. `None` when the circuit has no overflow.
-/// Never fails: what went wrong is in the report's `stopped` and in the log.
+/// Never fails: what went wrong is in the report's `stopped` and in the log. Stops when
+/// `budget` runs out (what is left is moved by the next invocation).
 pub async fn run<P: Ports>(
     ctx: Context<'_, P>,
     circuit: &Circuit,
     state: &CircuitState,
     source: Option<QueueStatus>,
     now: DateTime<Utc>,
+    budget: Budget,
 ) -> Option<OverflowReport> {
     let config = circuit.overflow()?;
     // The configuration requires a source queue with an overflow block.
@@ -128,9 +130,14 @@ pub async fn run<P: Ports>(
         &job,
         plan.count(),
         now,
-        async || match &mut watch {
-            Some(watch) => watch.tripped().await,
-            None => None,
+        async || {
+            if budget.remaining().is_zero() {
+                return Some("the invocation's time budget is used up".to_owned());
+            }
+            match &mut watch {
+                Some(watch) => watch.tripped().await,
+                None => None,
+            }
         },
     )
     .await;

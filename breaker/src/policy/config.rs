@@ -34,6 +34,9 @@ pub const DEFAULT_PROBE_WINDOW: Duration = Duration::from_mins(1);
 pub const DEFAULT_RAMP_STEP: Duration = Duration::from_mins(1);
 /// Default interval between halvings while a throttle alarm stays in ALARM.
 pub const DEFAULT_THROTTLE_STEP: Duration = Duration::from_mins(1);
+/// Default highest share of failed invocations a probe may see and still pass: the errors
+/// rate the infra modules' errors alarm fires at (10 %).
+pub const DEFAULT_PROBE_MAX_ERROR_RATIO: f64 = 0.1;
 /// Shortest accepted timing: shorter ones would let a flapping alarm flap the mapping.
 pub const MIN_TIMING: Duration = Duration::from_secs(1);
 /// Longest accepted timing.
@@ -207,6 +210,14 @@ pub struct CircuitConfigSpec {
     /// Seed of the open-wait jitter, so decisions are reproducible.
     #[serde(default)]
     pub seed: u64,
+    /// Highest share (0 to 1) of the probe's invocations that may fail for the probe to
+    /// pass; above it the probe fails and the circuit re-opens.
+    #[serde(default = "default_probe_max_error_ratio")]
+    pub probe_max_error_ratio: f64,
+}
+
+fn default_probe_max_error_ratio() -> f64 {
+    DEFAULT_PROBE_MAX_ERROR_RATIO
 }
 
 impl CircuitConfigSpec {
@@ -220,6 +231,7 @@ impl CircuitConfigSpec {
             actions: Actions::default(),
             timings: Timings::default(),
             seed: 0,
+            probe_max_error_ratio: DEFAULT_PROBE_MAX_ERROR_RATIO,
         }
     }
 
@@ -260,6 +272,12 @@ impl CircuitConfigSpec {
                 ));
             }
             ReservedConcurrency::Managed { .. } | ReservedConcurrency::Unmanaged => {}
+        }
+        if !(0.0..=1.0).contains(&self.probe_max_error_ratio) {
+            return Err(PolicyError::config(
+                field("probe_max_error_ratio"),
+                format!("must be between 0 and 1, got {}", self.probe_max_error_ratio),
+            ));
         }
         let deltas = check_timings(&self.timings, &field)?;
         Ok(CircuitConfig { spec: self, deltas })
@@ -405,6 +423,11 @@ impl CircuitConfig {
     /// Whether Open sets reserved concurrency to 0.
     pub fn kill_switch(&self) -> bool {
         self.spec.kill_switch
+    }
+
+    /// Highest share of failed probe invocations that still passes the probe.
+    pub fn probe_max_error_ratio(&self) -> f64 {
+        self.spec.probe_max_error_ratio
     }
 
     /// Timings.

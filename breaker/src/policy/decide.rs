@@ -6,7 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use super::config::CircuitConfig;
 use super::error::PolicyError;
-use super::signals::{Action, AlarmKind, AlarmReading, AlarmState, Command, Signals};
+use super::signals::{
+    Action, AlarmKind, AlarmReading, AlarmState, Command, ProbeOutcome, ProbeReading, SignalClass,
+    Signals,
+};
 use super::state::{Actuation, CircuitState, Edge, Override, OverrideKind, Phase};
 use super::tags::sanitize;
 
@@ -64,6 +67,13 @@ pub enum Cause {
         kind: OverrideKind,
         /// Who released it (sanitized).
         actor: String,
+    },
+    /// The probe's own traffic failed more often than `probe_max_error_ratio` allows.
+    ProbeFailed {
+        /// The consumer's invocations since the circuit went half-open.
+        invocations: u64,
+        /// Of those, the failed ones.
+        errors: u64,
     },
     /// An operator turned dry-run on or off.
     DryRun {
@@ -147,8 +157,11 @@ pub fn decide(
     {
         transitions.push(transition);
     }
+    if let Some(transition) = outside_change(now, &mut next, signals, config)? {
+        transitions.push(transition);
+    }
     if next.override_.is_none() {
-        let health = Health::assess(&signals.alarms, config);
+        let health = Health::assess(signals, config);
         if let Some((edge, cause)) = choose_edge(now, next.phase, &health, config) {
             let to = next.phase.follow(edge, now, config)?;
             transitions.push(Transition {
@@ -260,6 +273,73 @@ fn force(
     Ok(Some(transition))
 }
 
+/// The actor of changes made outside Floodgate: the mapping does not say who made them.
+pub const OUTSIDE_ACTOR: &str = "outside-floodgate";
+/// The reason recorded when a person is found to have disabled the mapping.
+pub const MANUAL_DISABLE_REASON: &str = "mapping disabled outside floodgate";
+
+/// People stay in charge: a mapping found disabled that the state wants consuming, with no
+/// transition of Floodgate's own still pending, was disabled by a person (or a new circuit
+/// adopts a mapping someone left disabled). That is recorded as a [`OverrideKind::ManualDisable`]
+/// override, never undone. When a person enables the mapping again, the override ends and
+/// the circuit starts Closed from what it finds. An operator's own override through
+/// Floodgate is left alone: a console change against it is drift and is repaired.
+fn outside_change(
+    now: DateTime<Utc>,
+    next: &mut CircuitState,
+    signals: &Signals,
+    config: &CircuitConfig,
+) -> Result<Option<Transition>, PolicyError> {
+    let Some(mapping) = signals.mapping else {
+        return Ok(None);
+    };
+    let from = next.phase;
+    match next.override_.as_ref().map(|o| o.kind) {
+        Some(OverrideKind::ManualDisable) => {
+            if !mapping.consuming {
+                return Ok(None);
+            }
+            next.override_ = None;
+            next.phase = from.follow(Edge::ForceClose, now, config)?;
+            Ok(Some(Transition {
+                from,
+                to: next.phase,
+                cause: Cause::Released {
+                    kind: OverrideKind::ManualDisable,
+                    actor: OUTSIDE_ACTOR.to_owned(),
+                },
+            }))
+        }
+        Some(OverrideKind::ForceOpen | OverrideKind::ForceClose) => Ok(None),
+        None => {
+            let wants_consuming = next.phase.actuation(config).esm_enabled;
+            if mapping.consuming || next.pending || !wants_consuming {
+                return Ok(None);
+            }
+            // The mapping's LastModified is the best "when" there is; never in the future.
+            let since = mapping.last_modified.filter(|t| *t <= now).unwrap_or(now);
+            next.phase = from.follow(Edge::ForceOpen, since, config)?;
+            let reason = MANUAL_DISABLE_REASON.to_owned();
+            next.override_ = Some(Override {
+                kind: OverrideKind::ManualDisable,
+                reason: reason.clone(),
+                actor: OUTSIDE_ACTOR.to_owned(),
+                until: None,
+            });
+            Ok(Some(Transition {
+                from,
+                to: next.phase,
+                cause: Cause::Override {
+                    kind: OverrideKind::ManualDisable,
+                    reason,
+                    actor: OUTSIDE_ACTOR.to_owned(),
+                    until: None,
+                },
+            }))
+        }
+    }
+}
+
 fn checked_actor(actor: &str) -> Result<String, PolicyError> {
     if actor.trim().is_empty() {
         return Err(PolicyError::MissingActor);
@@ -267,28 +347,65 @@ fn checked_actor(actor: &str) -> Result<String, PolicyError> {
     Ok(sanitize(actor))
 }
 
-/// The circuit's alarms boiled down to what the edges need.
+/// The circuit's signals boiled down to what the edges need.
+///
+/// Failure and backlog are kept apart (see [`SignalClass`]): failure alarms trip, fail a
+/// probe and judge recovery; backlog alarms may only slow a Closed circuit, and only when
+/// they fired after the circuit entered its phase ("fresh"): a backlog that was already
+/// there is the one the circuit is draining, and reading it again would re-trip the circuit
+/// behind the backlog its own trip built.
 #[derive(Debug)]
 struct Health<'a> {
-    /// The longest-firing alarm in ALARM whose action is Open.
+    /// The longest-firing failure alarm in ALARM whose action is Open.
     trip: Option<&'a AlarmReading>,
-    /// The longest-firing alarm in ALARM whose action is Throttle.
+    /// The longest-firing failure alarm in ALARM whose action is Throttle.
     throttle: Option<&'a AlarmReading>,
-    /// The latest state change of any alarm. Healthy time is measured from it: `DescribeAlarms`
-    /// gives no history, and any change may have been the end of an ALARM we never saw.
+    /// Backlog alarms in ALARM whose action is Open.
+    backlog_trip: Vec<&'a AlarmReading>,
+    /// Backlog alarms in ALARM whose action is Throttle.
+    backlog_throttle: Vec<&'a AlarmReading>,
+    /// The latest state change of any failure alarm. Healthy time is measured from it:
+    /// `DescribeAlarms` gives no history, and any change may have been the end of an ALARM
+    /// we never saw.
     last_change: Option<DateTime<Utc>>,
+    /// A failure alarm of the circuit could not be read: recovery cannot be judged.
+    blind: bool,
+    /// The longest time a failure alarm needs to show a failure (zero when unknown).
+    detection: TimeDelta,
+    /// The probe's own traffic.
+    probe: ProbeReading,
 }
 
 impl<'a> Health<'a> {
-    fn assess(alarms: &'a [AlarmReading], config: &CircuitConfig) -> Self {
+    fn assess(signals: &'a Signals, config: &CircuitConfig) -> Self {
         let mut health = Self {
             trip: None,
             throttle: None,
+            backlog_trip: Vec::new(),
+            backlog_throttle: Vec::new(),
             last_change: None,
+            blind: !signals.missing_failure_alarms.is_empty(),
+            detection: TimeDelta::zero(),
+            probe: signals.probe,
         };
-        for alarm in alarms {
+        for alarm in &signals.alarms {
+            let action = config.action_for(alarm.kind);
+            if alarm.kind.class() == SignalClass::Backlog {
+                match (alarm.state, action) {
+                    (AlarmState::Alarm, Action::Open) => health.backlog_trip.push(alarm),
+                    (AlarmState::Alarm, Action::Throttle) => health.backlog_throttle.push(alarm),
+                    (
+                        AlarmState::Ok | AlarmState::InsufficientData,
+                        Action::Open | Action::Throttle,
+                    ) => {}
+                }
+                continue;
+            }
             health.last_change = health.last_change.max(Some(alarm.since));
-            let slot = match (alarm.state, config.action_for(alarm.kind)) {
+            if let Some(detection) = alarm.detection.and_then(|d| TimeDelta::from_std(d).ok()) {
+                health.detection = health.detection.max(detection);
+            }
+            let slot = match (alarm.state, action) {
                 (AlarmState::Alarm, Action::Open) => &mut health.trip,
                 (AlarmState::Alarm, Action::Throttle) => &mut health.throttle,
                 (
@@ -298,20 +415,54 @@ impl<'a> Health<'a> {
                     continue;
                 }
             };
-            // Pick by (since, name) rather than input order so the cause is reproducible.
-            if slot.is_none_or(|held| (alarm.since, &alarm.name) < (held.since, &held.name)) {
+            if slot.is_none_or(|held| earlier(alarm, held)) {
                 *slot = Some(alarm);
             }
         }
         health
     }
 
-    /// No alarm in ALARM, and none changed state within `window` before `now`.
+    /// No failure alarm in ALARM or unreadable, and none changed state within `window`
+    /// before `now`. Backlog alarms do not count.
     fn healthy_for(&self, now: DateTime<Utc>, window: TimeDelta) -> bool {
         self.trip.is_none()
             && self.throttle.is_none()
+            && !self.blind
             && self.last_change.is_none_or(|at| now - at >= window)
     }
+
+    /// The longest-firing backlog alarm of `alarms` that fired after `since`.
+    fn fresh(alarms: &[&'a AlarmReading], since: DateTime<Utc>) -> Option<&'a AlarmReading> {
+        alarms
+            .iter()
+            .copied()
+            .filter(|a| a.since > since)
+            .reduce(|held, a| if earlier(a, held) { a } else { held })
+    }
+
+    /// The probe's verdict: `Some(true)` passes, `Some(false)` fails, `None` cannot tell yet
+    /// (no traffic, or the traffic could not be read).
+    fn probe_verdict(&self, max_error_ratio: f64) -> Option<bool> {
+        match self.probe {
+            ProbeReading::NotRead => Some(true),
+            ProbeReading::Unreadable | ProbeReading::Seen(ProbeOutcome { invocations: 0, .. }) => {
+                None
+            }
+            ProbeReading::Seen(ProbeOutcome {
+                invocations,
+                errors,
+            }) => {
+                #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+                let ratio = errors as f64 / invocations as f64;
+                Some(ratio <= max_error_ratio)
+            }
+        }
+    }
+}
+
+/// Picks by (since, name) rather than input order so the cause is reproducible.
+fn earlier(a: &AlarmReading, b: &AlarmReading) -> bool {
+    (a.since, &a.name) < (b.since, &b.name)
 }
 
 fn alarm_cause(alarm: &AlarmReading) -> Cause {
@@ -331,23 +482,38 @@ fn choose_edge(
     let d = config.deltas();
     let tighten = |edge, alarm: Option<&AlarmReading>| alarm.map(|a| (edge, alarm_cause(a)));
     // Relaxing needs `window` in the phase (never less than the minimum dwell) and `window`
-    // of healthy alarms; `healthy` may ask for more.
+    // of healthy failure alarms; `healthy` may ask for more.
     let relax = |since: DateTime<Utc>, window: TimeDelta, healthy: TimeDelta, timer| {
         (now - since >= window.max(d.min_dwell) && health.healthy_for(now, healthy))
             .then_some((Edge::Recover, Cause::Timer { timer }))
     };
+    // A probe or a ramp step must last long enough for the slowest failure alarm to see a
+    // failure that starts with it; otherwise the circuit ramps past a failing probe.
+    let seeing = |window: TimeDelta| window.max(health.detection);
     match phase {
-        Phase::Closed { .. } => {
-            tighten(Edge::Trip, health.trip).or_else(|| tighten(Edge::Throttle, health.throttle))
+        Phase::Closed { since } => {
+            // Backlog is not an emergency: it waits out the minimum dwell like any other
+            // change that is not a failure, so a flapping depth alarm cannot flap the mapping.
+            let settled = now - since >= d.min_dwell;
+            let fresh = |alarms| Health::fresh(alarms, since).filter(|_| settled);
+            tighten(Edge::Trip, health.trip)
+                .or_else(|| tighten(Edge::Throttle, health.throttle))
+                .or_else(|| tighten(Edge::Trip, fresh(&health.backlog_trip)))
+                .or_else(|| tighten(Edge::Throttle, fresh(&health.backlog_throttle)))
         }
         Phase::Throttled { since, level, .. } => {
-            if health.trip.is_some() {
-                tighten(Edge::Trip, health.trip)
-            } else if health.throttle.is_some() {
-                // A throttle alarm stays in ALARM while the backlog drains; halving on every
-                // tick would drop straight to probe, so wait a full throttle step per halving.
-                let due = level > config.levels().probe && now - since >= d.throttle_step;
-                tighten(Edge::Throttle, health.throttle.filter(|_| due))
+            let settled = now - since >= d.min_dwell;
+            let fresh_trip = Health::fresh(&health.backlog_trip, since).filter(|_| settled);
+            let fresh_throttle = Health::fresh(&health.backlog_throttle, since);
+            // A throttle alarm stays in ALARM while the backlog drains; halving on every
+            // tick would drop straight to probe, so wait a full throttle step per halving.
+            let due = level > config.levels().probe && now - since >= d.throttle_step;
+            if health.trip.is_some() || fresh_trip.is_some() {
+                tighten(Edge::Trip, health.trip.or(fresh_trip))
+            } else if let Some(alarm) = health.throttle.or(fresh_throttle) {
+                // A fresh backlog alarm halves at most once: the halving moves `since`
+                // past it. A failure alarm halves once per step while it lasts.
+                tighten(Edge::Throttle, Some(alarm).filter(|_| due))
             } else {
                 relax(since, d.min_dwell, d.healthy_dwell, Timer::HealthyDwell)
             }
@@ -357,11 +523,34 @@ fn choose_edge(
             relax(since, wait, d.healthy_dwell, Timer::OpenWait)
                 .map(|(_, cause)| (Edge::Probe, cause))
         }
-        // Any alarm during a probe means the trouble is not over: back to Open, longer wait.
-        Phase::HalfOpen { since, .. } => tighten(Edge::Trip, health.trip.or(health.throttle))
-            .or_else(|| relax(since, d.probe_window, d.probe_window, Timer::ProbeWindow)),
-        Phase::Ramping { since, .. } => tighten(Edge::Trip, health.trip)
-            .or_else(|| tighten(Edge::Throttle, health.throttle))
-            .or_else(|| relax(since, d.ramp_step, d.ramp_step, Timer::RampStep)),
+        // Any failure during a probe means the trouble is not over: back to Open, longer wait.
+        Phase::HalfOpen { since, .. } => {
+            if let Some(trip) = tighten(Edge::Trip, health.trip.or(health.throttle)) {
+                return Some(trip);
+            }
+            let window = seeing(d.probe_window);
+            match health.probe_verdict(config.probe_max_error_ratio()) {
+                Some(false) => {
+                    let ProbeReading::Seen(outcome) = health.probe else {
+                        return None;
+                    };
+                    Some((
+                        Edge::Trip,
+                        Cause::ProbeFailed {
+                            invocations: outcome.invocations,
+                            errors: outcome.errors,
+                        },
+                    ))
+                }
+                Some(true) => relax(since, window, window, Timer::ProbeWindow),
+                None => None,
+            }
+        }
+        Phase::Ramping { since, .. } => {
+            let window = seeing(d.ramp_step);
+            tighten(Edge::Trip, health.trip)
+                .or_else(|| tighten(Edge::Throttle, health.throttle))
+                .or_else(|| relax(since, window, window, Timer::RampStep))
+        }
     }
 }

@@ -22,8 +22,13 @@ pub mod state;
 pub mod tags;
 
 pub use config::{Actions, CircuitConfig, CircuitConfigSpec, Levels, ReservedConcurrency, Timings};
-pub use decide::{Cause, Decision, Timer, Transition, decide};
+pub use decide::{
+    Cause, Decision, MANUAL_DISABLE_REASON, OUTSIDE_ACTOR, Timer, Transition, decide,
+};
 pub use error::PolicyError;
 pub use plan::{Observed, Step, plan};
-pub use signals::{Action, AlarmKind, AlarmReading, AlarmState, Command, Signals};
+pub use signals::{
+    AWS_METRIC_PUBLISH_DELAY, Action, AlarmKind, AlarmReading, AlarmState, Command,
+    MappingSignal, ProbeOutcome, ProbeReading, SignalClass, Signals,
+};
 pub use state::{Actuation, CircuitState, Edge, Override, OverrideKind, Phase, PhaseName};

@@ -1,5 +1,7 @@
 //! What the policy observes: the circuit's alarms and an optional operator command.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +31,31 @@ pub enum AlarmKind {
     Custom(Action),
 }
 
+/// The two kinds of signal the policy keeps apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalClass {
+    /// The consumer or its downstream is failing: trips, fails a probe, judges recovery.
+    Failure,
+    /// Work is waiting. May slow a Closed circuit, never keeps a tripped one from probing
+    /// and never fails a probe: an open circuit builds a backlog by design, so reading it as
+    /// failure would lock the circuit open behind its own backlog.
+    Backlog,
+}
+
+impl AlarmKind {
+    /// Failure (errors, throttles, custom) or backlog (depth, age).
+    ///
+    /// Custom alarms count as failure whatever their action: they are the operator's own
+    /// reading of "the downstream is in trouble" (latency, a dependency's error rate).
+    pub fn class(self) -> SignalClass {
+        match self {
+            Self::Errors | Self::Throttles | Self::Custom(_) => SignalClass::Failure,
+            Self::Depth | Self::Age => SignalClass::Backlog,
+        }
+    }
+}
+
 /// The `CloudWatch` state of an alarm, shared with the `alarms` crate.
 ///
 /// The policy counts `InsufficientData` as healthy: an open circuit has its event source
@@ -47,6 +74,10 @@ pub struct AlarmReading {
     pub state: AlarmState,
     /// When it entered that state (`StateUpdatedTimestamp` of `DescribeAlarms`).
     pub since: DateTime<Utc>,
+    /// How long the alarm needs, at worst, to show a failure that started now: its period
+    /// times the datapoints it needs, plus the metric's publish delay (see
+    /// [`AlarmReading::detection`]). `None` when unknown (composite alarms, or not read).
+    pub detection: Option<Duration>,
 }
 
 impl AlarmReading {
@@ -62,9 +93,35 @@ impl AlarmReading {
             kind,
             state,
             since,
+            detection: None,
         }
     }
+
+    /// The same reading with its detection latency known.
+    #[must_use]
+    pub fn with_detection(mut self, detection: Option<Duration>) -> Self {
+        self.detection = detection;
+        self
+    }
+
+    /// The worst-case time from the start of a failure to this alarm being in ALARM:
+    /// `period × datapoints_to_alarm + publish_delay`.
+    ///
+    /// CloudWatch evaluates an alarm once a period's datapoint is in, and goes to ALARM when
+    /// `DatapointsToAlarm` of the last `EvaluationPeriods` breach (CloudWatch User Guide,
+    /// "Evaluating an alarm"); AWS service metrics such as Lambda's `Errors` are published
+    /// per minute and arrive after a delay ([`AWS_METRIC_PUBLISH_DELAY`]).
+    pub fn detection(period: Duration, datapoints_to_alarm: u32, publish_delay: Duration) -> Duration {
+        period.saturating_mul(datapoints_to_alarm.max(1)) + publish_delay
+    }
 }
+
+/// The delay with which an AWS service metric (Lambda `Errors`, SQS depth) reaches
+/// CloudWatch after the minute it describes. Lambda sends its metrics to CloudWatch at
+/// one-minute intervals (Lambda Developer Guide, "Types of metrics for Lambda functions");
+/// one more minute covers the aggregation and ingestion delay AWS describes for
+/// near-real-time metrics.
+pub const AWS_METRIC_PUBLISH_DELAY: Duration = Duration::from_mins(2);
 
 /// An operator command, applied before the alarms are considered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,13 +159,60 @@ pub enum Command {
     },
 }
 
+/// What the probe's own traffic showed: the consumer's `Invocations` and `Errors` while the
+/// circuit was half-open (`GetMetricData` over the probe so far).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeOutcome {
+    /// Invocations of the consumer.
+    pub invocations: u64,
+    /// Of those, the ones that failed.
+    pub errors: u64,
+}
+
+/// How much the policy knows about the probe's own traffic.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "probe", rename_all = "snake_case")]
+pub enum ProbeReading {
+    /// The caller does not read the probe's traffic: a half-open circuit is judged by its
+    /// alarms alone (pure uses of the policy; the controller always reads it).
+    #[default]
+    NotRead,
+    /// The controller tried and could not read it: a half-open circuit does not move on
+    /// blind, it stays half-open (probing at the lowest level) until it can see.
+    Unreadable,
+    /// What the consumer's metrics showed since the circuit went half-open.
+    Seen(ProbeOutcome),
+}
+
+/// What the live event source mapping shows, as far as the policy cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MappingSignal {
+    /// Whether the mapping consumes or is on its way to (Enabled, Enabling, Updating,
+    /// Creating) as opposed to Disabled or Disabling.
+    pub consuming: bool,
+    /// When the mapping was last changed (`LastModified`), when known.
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
 /// Everything the policy observes in one decision.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Signals {
     /// The current readings of all of the circuit's alarms.
     pub alarms: Vec<AlarmReading>,
+    /// Failure alarms of the circuit that could not be read (deleted, or not returned by
+    /// `DescribeAlarms`). Recovery cannot be judged without them, so they hold the circuit
+    /// where it is; they never trip it.
+    #[serde(default)]
+    pub missing_failure_alarms: Vec<String>,
     /// The operator command of this invocation, if any.
     pub command: Option<Command>,
+    /// The live mapping, when it was read (`None`: decide from the state alone).
+    #[serde(default)]
+    pub mapping: Option<MappingSignal>,
+    /// The probe's traffic since the circuit went half-open. A half-open circuit the
+    /// controller watches moves on only with a probe that saw traffic and few enough errors.
+    #[serde(default)]
+    pub probe: ProbeReading,
 }
 
 impl Signals {
@@ -116,8 +220,22 @@ impl Signals {
     pub fn alarms(alarms: Vec<AlarmReading>) -> Self {
         Self {
             alarms,
-            command: None,
+            ..Self::default()
         }
+    }
+
+    /// The same signals with the live mapping.
+    #[must_use]
+    pub fn with_mapping(mut self, mapping: MappingSignal) -> Self {
+        self.mapping = Some(mapping);
+        self
+    }
+
+    /// The same signals with the probe's outcome.
+    #[must_use]
+    pub fn with_probe(mut self, probe: ProbeReading) -> Self {
+        self.probe = probe;
+        self
     }
 
     /// The same readings with `command`.

@@ -324,21 +324,38 @@ pub enum OverrideKind {
     ForceOpen,
     /// Consuming at `max`, whatever the alarms say.
     ForceClose,
+    /// A person disabled the mapping outside Floodgate (console, CLI, infrastructure code).
+    /// Floodgate never turns that consumption back on: the circuit holds Open and actuates
+    /// nothing until a person enables the mapping again (the circuit then starts Closed from
+    /// what it finds) or releases or overrides the circuit through Floodgate.
+    ManualDisable,
 }
 
 impl OverrideKind {
+    /// Every kind.
+    pub const ALL: [Self; 3] = [Self::ForceOpen, Self::ForceClose, Self::ManualDisable];
+
     /// The kebab-case name used in tags and logs.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ForceOpen => "force-open",
             Self::ForceClose => "force-close",
+            Self::ManualDisable => "manual-disable",
         }
     }
 
     pub(crate) fn edge(self) -> Edge {
         match self {
-            Self::ForceOpen => Edge::ForceOpen,
+            Self::ForceOpen | Self::ManualDisable => Edge::ForceOpen,
             Self::ForceClose => Edge::ForceClose,
+        }
+    }
+
+    /// The phase the circuit mirrors while this override holds.
+    pub fn phase_name(self) -> PhaseName {
+        match self {
+            Self::ForceOpen | Self::ManualDisable => PhaseName::Open,
+            Self::ForceClose => PhaseName::Closed,
         }
     }
 }
@@ -367,6 +384,12 @@ pub struct CircuitState {
     pub override_: Option<Override>,
     /// Decide and record, but actuate nothing.
     pub dry_run: bool,
+    /// Floodgate recorded this state and started applying it, but has not yet seen every
+    /// call take effect. The next reconcile finishes the job instead of reading the
+    /// difference as someone else's change. Written before the first call of a transition
+    /// (write-ahead), cleared once the resources match.
+    #[serde(default)]
+    pub pending: bool,
 }
 
 impl CircuitState {
@@ -376,7 +399,16 @@ impl CircuitState {
             phase: Phase::closed(now),
             override_: None,
             dry_run: false,
+            pending: false,
         }
+    }
+
+    /// Whether a person disabled the mapping outside Floodgate and the circuit is holding
+    /// off for them: Floodgate then changes nothing on the mapping or the function.
+    pub fn hands_off(&self) -> bool {
+        self.override_
+            .as_ref()
+            .is_some_and(|o| o.kind == OverrideKind::ManualDisable)
     }
 
     /// The label of the effective state for logs and metrics: the override when one is

@@ -26,7 +26,7 @@ pub const TAG_SINCE: &str = "floodgate:since";
 pub const TAG_TRIPS: &str = "floodgate:trips";
 /// Current level of Throttled or Ramping.
 pub const TAG_LEVEL: &str = "floodgate:level";
-/// Active override: `force-open` or `force-close`.
+/// Active override: `force-open`, `force-close` or `manual-disable`.
 pub const TAG_OVERRIDE: &str = "floodgate:override";
 /// Reason given for the override (sanitized).
 pub const TAG_REASON: &str = "floodgate:reason";
@@ -36,8 +36,10 @@ pub const TAG_ACTOR: &str = "floodgate:actor";
 pub const TAG_UNTIL: &str = "floodgate:until";
 /// `true` when the circuit decides and records but actuates nothing.
 pub const TAG_DRY_RUN: &str = "floodgate:dry-run";
+/// `true` while a transition Floodgate started has not been seen to take full effect.
+pub const TAG_PENDING: &str = "floodgate:pending";
 /// Every key the state uses.
-pub const TAG_KEYS: [&str; 9] = [
+pub const TAG_KEYS: [&str; 10] = [
     TAG_STATE,
     TAG_SINCE,
     TAG_TRIPS,
@@ -47,6 +49,7 @@ pub const TAG_KEYS: [&str; 9] = [
     TAG_ACTOR,
     TAG_UNTIL,
     TAG_DRY_RUN,
+    TAG_PENDING,
 ];
 /// The longest tag value AWS accepts.
 pub const MAX_TAG_VALUE_LEN: usize = 256;
@@ -175,25 +178,13 @@ impl Tags<'_> {
         let Some(value) = self.get(TAG_OVERRIDE) else {
             return Ok(None);
         };
-        let kind = [OverrideKind::ForceOpen, OverrideKind::ForceClose]
+        let kind = OverrideKind::ALL
             .into_iter()
             .find(|k| k.as_str() == value)
             .ok_or_else(|| invalid(TAG_OVERRIDE, value, "unknown override"))?;
         // The phase mirrors an active override; anything else was edited by hand, and
         // guessing which of the two is right could start or stop consumption unasked.
-        let mirrored = match (kind, phase.name()) {
-            (OverrideKind::ForceOpen, PhaseName::Open)
-            | (OverrideKind::ForceClose, PhaseName::Closed) => true,
-            (
-                OverrideKind::ForceOpen | OverrideKind::ForceClose,
-                PhaseName::Closed
-                | PhaseName::Throttled
-                | PhaseName::Open
-                | PhaseName::HalfOpen
-                | PhaseName::Ramping,
-            ) => false,
-        };
-        if !mirrored {
+        if kind.phase_name() != phase.name() {
             return Err(invalid(
                 TAG_OVERRIDE,
                 value,
@@ -208,11 +199,11 @@ impl Tags<'_> {
         }))
     }
 
-    fn dry_run(&self) -> Result<bool, PolicyError> {
-        match self.get(TAG_DRY_RUN) {
+    fn flag(&self, key: &'static str) -> Result<bool, PolicyError> {
+        match self.get(key) {
             None | Some("false") => Ok(false),
             Some("true") => Ok(true),
-            Some(other) => Err(invalid(TAG_DRY_RUN, other, "must be true or false")),
+            Some(other) => Err(invalid(key, other, "must be true or false")),
         }
     }
 }
@@ -248,6 +239,7 @@ impl CircuitState {
                 o.and_then(|o| o.until).map(format_time).unwrap_or_default(),
             ),
             (TAG_DRY_RUN, self.dry_run.to_string()),
+            (TAG_PENDING, self.pending.to_string()),
         ];
         values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
     }
@@ -266,11 +258,12 @@ impl CircuitState {
         now: DateTime<Utc>,
     ) -> Result<Self, PolicyError> {
         let tags = Tags(tags);
-        let dry_run = tags.dry_run()?;
+        let dry_run = tags.flag(TAG_DRY_RUN)?;
+        let pending = tags.flag(TAG_PENDING)?;
         let Some(name) = tags.get(TAG_STATE) else {
             if TAG_KEYS
                 .iter()
-                .any(|&key| key != TAG_DRY_RUN && tags.get(key).is_some())
+                .any(|&key| key != TAG_DRY_RUN && key != TAG_PENDING && tags.get(key).is_some())
             {
                 return Err(PolicyError::MissingTag { key: TAG_STATE });
             }
@@ -284,6 +277,7 @@ impl CircuitState {
             phase,
             override_: tags.override_(phase)?,
             dry_run,
+            pending,
         })
     }
 

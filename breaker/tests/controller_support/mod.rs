@@ -195,6 +195,32 @@ pub fn reads() -> Vec<Call> {
     ]
 }
 
+/// The reads of a half-open circuit: the five, then the probe's traffic.
+pub fn probe_reads() -> Vec<Call> {
+    let mut calls = reads();
+    calls.push(Call::GetMetricData {
+        function: FUNCTION.into(),
+    });
+    calls
+}
+
+/// A read of the mapping, as a lowering waits for it to settle before lowering reserved
+/// concurrency.
+pub fn settle_read() -> Call {
+    Call::GetEventSourceMapping { uuid: UUID.into() }
+}
+
+/// Write-ahead: the state tagged `pending`, then `calls`, then the state tagged done.
+pub fn applied(state: &CircuitState, calls: impl IntoIterator<Item = Call>) -> Vec<Call> {
+    let mut out = vec![tag(&CircuitState {
+        pending: true,
+        ..state.clone()
+    })];
+    out.extend(calls);
+    out.push(tag(state));
+    out
+}
+
 /// The reads followed by `writes`.
 pub fn reads_then(writes: impl IntoIterator<Item = Call>) -> Vec<Call> {
     let mut calls = reads();
@@ -208,6 +234,7 @@ pub fn update(enabled: Option<bool>, maximum_concurrency: Option<u32>) -> Call {
         uuid: UUID.into(),
         enabled,
         maximum_concurrency,
+        pollers: None,
     }
 }
 
@@ -253,7 +280,10 @@ pub fn open(secs: i64) -> CircuitState {
 /// The calls of a trip from Closed at `max`: the reads, disable and lower
 /// `MaximumConcurrency` in one update, lower reserved concurrency, record `recorded`.
 pub fn trip_calls(recorded: &CircuitState) -> Vec<Call> {
-    reads_then([disable_to(PROBE), reserve(PROBE), tag(recorded)])
+    reads_then(applied(
+        recorded,
+        [disable_to(PROBE), settle_read(), reserve(PROBE)],
+    ))
 }
 
 pub fn state(phase: Phase) -> CircuitState {
@@ -261,6 +291,7 @@ pub fn state(phase: Phase) -> CircuitState {
         phase,
         override_: None,
         dry_run: false,
+        pending: false,
     }
 }
 
@@ -274,6 +305,7 @@ pub fn overridden(phase: Phase, kind: OverrideKind, until: Option<DateTime<Utc>>
             until,
         }),
         dry_run: false,
+        pending: false,
     }
 }
 

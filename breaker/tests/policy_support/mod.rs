@@ -55,6 +55,7 @@ pub fn state(phase: breaker::policy::Phase) -> breaker::policy::CircuitState {
         phase,
         override_: None,
         dry_run: false,
+        pending: false,
     }
 }
 
