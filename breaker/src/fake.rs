@@ -243,6 +243,8 @@ impl FakeMapping {
 struct Fault {
     operation: &'static str,
     kind: AwsFault,
+    /// Calls of the operation that pass before the fault strikes.
+    skip: u32,
     remaining: u32,
 }
 
@@ -564,9 +566,15 @@ impl FakeAws {
     /// The next `times` calls of `operation` (an AWS operation name such as
     /// `UpdateEventSourceMapping`) fail with `fault`, without taking effect.
     pub fn fail(&self, operation: &'static str, fault: AwsFault, times: u32) {
+        self.fail_after(operation, 0, fault, times);
+    }
+
+    /// Like [`FakeAws::fail`], but the first `skip` calls of `operation` succeed.
+    pub fn fail_after(&self, operation: &'static str, skip: u32, fault: AwsFault, times: u32) {
         self.lock().faults.push(Fault {
             operation,
             kind: fault,
+            skip,
             remaining: times,
         });
     }
@@ -608,8 +616,12 @@ impl FakeAws {
             .iter_mut()
             .find(|f| f.operation == operation && f.remaining > 0)
         {
-            fault.remaining -= 1;
-            return Err(injected(operation, fault.kind));
+            if fault.skip > 0 {
+                fault.skip -= 1;
+            } else {
+                fault.remaining -= 1;
+                return Err(injected(operation, fault.kind));
+            }
         }
         Ok(world)
     }

@@ -369,6 +369,58 @@ proptest! {
         prop_assert!(closed_at.is_some_and(|c| c <= deadline));
     }
 
+    /// 3b. Once the failure alarms stay healthy, the circuit reaches Closed within the
+    ///     configured bound (plus one throttle step per halving a fresh backlog alarm may
+    ///     cause), whatever the depth and age alarms do meanwhile (issue 9, finding 1).
+    #[test]
+    fn reaches_closed_within_the_bound_whatever_the_backlog_alarms_do(
+        (cfg, start) in config_and_phase(3600),
+        cleared_ago in 0i64..=600,
+        backlog in prop::collection::vec((any::<bool>(), any::<bool>(), 0i64..=1000), 1..400),
+        tick in 10u64..=120,
+    ) {
+        let levels = cfg.levels();
+        let mut halvings = 0u32;
+        while levels.safe >> halvings > levels.probe {
+            halvings += 1;
+        }
+        let t = cfg.timings();
+        let slack = (t.throttle_step.max(t.min_dwell) + secs(tick)) * (halvings + 1);
+        let deadline = at(0) + delta(cfg.recovery_bound(secs(tick)) + slack);
+        let failure = |kind: AlarmKind| {
+            AlarmReading::new(format!("{kind:?}"), kind, AlarmState::Ok, at(-cleared_ago))
+        };
+        let mut depth = AlarmReading::new("Depth", AlarmKind::Depth, AlarmState::Ok, at(-7200));
+        let mut age = AlarmReading::new("Age", AlarmKind::Age, AlarmState::Ok, at(-7200));
+        let mut s = state(start);
+        let mut now = at(0);
+        let mut i = 0;
+        loop {
+            now += delta(secs(tick));
+            let (depth_on, age_on, permille) = backlog[i % backlog.len()];
+            i += 1;
+            let within = now - delta(secs(tick)) + TimeDelta::milliseconds(i64::try_from(tick).unwrap_or(0) * permille);
+            for (alarm, on) in [(&mut depth, depth_on), (&mut age, age_on)] {
+                let to = if on { AlarmState::Alarm } else { AlarmState::Ok };
+                if alarm.state != to {
+                    alarm.state = to;
+                    alarm.since = within;
+                }
+            }
+            let signals = Signals::alarms(vec![
+                failure(AlarmKind::Errors),
+                failure(AlarmKind::Throttles),
+                depth.clone(),
+                age.clone(),
+            ]);
+            s = decide(now, &s, &signals, &cfg).expect("decides").state;
+            if matches!(s.phase, Phase::Closed { .. }) {
+                break;
+            }
+            prop_assert!(now < deadline, "still {:?} at the bound", s.phase);
+        }
+    }
+
     /// 4. A single alarm flapping every tick (its changes land anywhere inside each tick)
     ///    moves the phase at most once per minimum dwell.
     #[test]

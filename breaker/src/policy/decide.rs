@@ -510,10 +510,13 @@ fn choose_edge(
             let due = level > config.levels().probe && now - since >= d.throttle_step;
             if health.trip.is_some() || fresh_trip.is_some() {
                 tighten(Edge::Trip, health.trip.or(fresh_trip))
-            } else if let Some(alarm) = health.throttle.or(fresh_throttle) {
-                // A fresh backlog alarm halves at most once: the halving moves `since`
-                // past it. A failure alarm halves once per step while it lasts.
+            } else if let Some(alarm) = health.throttle {
+                // A failure alarm halves once per step while it lasts, and holds recovery.
                 tighten(Edge::Throttle, Some(alarm).filter(|_| due))
+            } else if let Some(alarm) = fresh_throttle.filter(|_| due) {
+                // A fresh backlog alarm halves at most once (the halving moves `since` past
+                // it) and never holds recovery: backlog is not failure.
+                tighten(Edge::Throttle, Some(alarm))
             } else {
                 relax(since, d.min_dwell, d.healthy_dwell, Timer::HealthyDwell)
             }
