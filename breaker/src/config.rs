@@ -302,6 +302,88 @@ impl ControllerConfig {
         self.circuits.iter().find(|c| c.name() == name)
     }
 
+    /// Every error of a configuration document, each naming its field: the document's own
+    /// (or the first cross-circuit one), then each circuit's, validated alone. Empty when
+    /// the document is valid. What `floodgate config check` prints.
+    pub fn errors(json: &str) -> Vec<Error> {
+        let Err(first) = Self::from_json(json) else {
+            return Vec::new();
+        };
+        let Ok(serde_json::Value::Object(doc)) = serde_json::from_str::<serde_json::Value>(json)
+        else {
+            return vec![first];
+        };
+        let Some(serde_json::Value::Array(circuits)) = doc.get("circuits") else {
+            return vec![first];
+        };
+        let mut errors = Vec::new();
+        for (i, circuit) in circuits.iter().enumerate() {
+            let mut alone = doc.clone();
+            alone.insert("circuits".to_owned(), serde_json::Value::Array(vec![circuit.clone()]));
+            if let Err(Error::Config { field, reason }) =
+                Self::from_json(&serde_json::Value::Object(alone).to_string())
+            {
+                let field = field
+                    .strip_prefix("circuits[0]")
+                    .map_or(field.clone(), |rest| format!("circuits[{i}]{rest}"));
+                errors.push(Error::Config { field, reason });
+            }
+        }
+        errors.dedup();
+        if errors.is_empty() {
+            // Nothing wrong with any circuit alone: the error is between circuits.
+            errors.push(first);
+        }
+        errors
+    }
+
+    /// The configuration as the controller runs it, every default filled in.
+    pub fn normalized(&self) -> serde_json::Value {
+        let circuits: Vec<serde_json::Value> = self
+            .circuits
+            .iter()
+            .map(|c| {
+                let mut doc = serde_json::to_value(c.policy.spec()).unwrap_or_default();
+                doc["event_source_mapping_uuid"] = c.event_source_mapping_uuid.clone().into();
+                doc["function_name"] = c.function_name.clone().into();
+                if let Some(url) = &c.queue_url {
+                    doc["queue_url"] = url.clone().into();
+                }
+                doc["alarms"] = c
+                    .alarms
+                    .iter()
+                    .map(|a| match a.kind {
+                        AlarmKind::Custom(action) => serde_json::json!({
+                            "name": a.name, "kind": "custom", "action": action
+                        }),
+                        kind => serde_json::json!({
+                            "name": a.name,
+                            "kind": serde_json::to_value(kind).unwrap_or_default()
+                        }),
+                    })
+                    .collect();
+                if let Some(o) = &c.overflow {
+                    doc["overflow"] = serde_json::json!({
+                        "queue_url": o.queue_url,
+                        "ceiling": o.ceiling,
+                        "move_rate_per_sec": o.move_rate_per_sec.get(),
+                        "max_moves_per_invocation": o.max_moves_per_invocation.get(),
+                        "replay_after_secs": o.replay_after.as_secs(),
+                        "replay_rate_per_sec": o.replay_rate_per_sec.get(),
+                        "max_replays_per_invocation": o.max_replays_per_invocation.get(),
+                    });
+                }
+                doc
+            })
+            .collect();
+        serde_json::json!({
+            "account_id": self.account_id,
+            "region": self.region,
+            "control_plane_rate_per_sec": self.control_plane_rate_per_sec.get(),
+            "circuits": circuits,
+        })
+    }
+
     /// The other circuits whose mappings invoke the same function as `circuit`: their
     /// consumption counts toward the function's reserved concurrency too.
     pub fn siblings<'a>(&'a self, circuit: &'a Circuit) -> impl Iterator<Item = &'a Circuit> {

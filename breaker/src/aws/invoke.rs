@@ -10,8 +10,14 @@ use serde::Deserialize;
 
 use crate::protocol::{Request, Response};
 
-/// Attempts per Invoke from the CLI (the SDK's standard retry mode, with backoff).
-pub const INVOKE_ATTEMPTS: u32 = 4;
+/// Attempts per Invoke from the CLI (the SDK's standard retry mode, with backoff up to
+/// [`INVOKE_MAX_BACKOFF`]): together about 30 s of patience, three times the controller's
+/// work budget per invocation, so a command gets through a controller busy with a tick.
+pub const INVOKE_ATTEMPTS: u32 = 10;
+/// Longest wait between two Invoke attempts.
+pub const INVOKE_MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// After this long without an answer the CLI says what it is waiting for.
+pub const INVOKE_PATIENCE_NOTICE: Duration = Duration::from_secs(2);
 
 /// Why an invocation of the controller did not produce a [`Response`].
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +83,9 @@ impl ControllerClient {
         // and repeating a command is safe because the policy ignores duplicates.
         let mut loader = super::config_loader()
             .retry_config(
-                aws_config::retry::RetryConfig::standard().with_max_attempts(INVOKE_ATTEMPTS),
+                aws_config::retry::RetryConfig::standard()
+                    .with_max_attempts(INVOKE_ATTEMPTS)
+                    .with_max_backoff(INVOKE_MAX_BACKOFF),
             )
             .timeout_config(
                 TimeoutConfig::builder()
@@ -102,14 +110,25 @@ impl ControllerClient {
     pub async fn send(&self, request: &Request) -> Result<Response, InvokeError> {
         let payload =
             serde_json::to_vec(request).map_err(|e| InvokeError::BadResponse(e.to_string()))?;
-        let output = self
+        let call = self
             .lambda
             .invoke()
             .function_name(&self.function)
             .payload(Blob::new(payload))
-            .send()
-            .await
-            .map_err(|err| InvokeError::Call {
+            .send();
+        tokio::pin!(call);
+        let answered = tokio::select! {
+            answered = &mut call => answered,
+            () = tokio::time::sleep(INVOKE_PATIENCE_NOTICE) => {
+                eprintln!(
+                    "waiting for {}: the controller serves one invocation at a time and may be \
+                     busy with a tick or an alarm; retrying for up to ~30 s",
+                    self.function
+                );
+                call.await
+            }
+        };
+        let output = answered.map_err(|err| InvokeError::Call {
                 function: self.function.clone(),
                 message: aws_sdk_lambda::error::DisplayErrorContext(&err).to_string(),
             })?;

@@ -7,6 +7,7 @@
 // angle brackets that rustdoc wants would show up verbatim in `--help`.
 #![allow(clippy::doc_markdown)]
 
+mod config;
 mod control;
 mod event;
 
@@ -27,6 +28,9 @@ enum Command {
     /// Work with the events the controller receives.
     #[command(subcommand)]
     Event(event::EventCommand),
+    /// Work with the controller's configuration.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
     #[command(flatten)]
     Control(control::ControlCommand),
 }
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Event(cmd) => event::run(&cmd),
+        Command::Config(cmd) => config::run(&cmd),
         Command::Control(cmd) => control::run(cmd),
     }
 }
