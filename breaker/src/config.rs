@@ -319,7 +319,10 @@ impl ControllerConfig {
         let mut errors = Vec::new();
         for (i, circuit) in circuits.iter().enumerate() {
             let mut alone = doc.clone();
-            alone.insert("circuits".to_owned(), serde_json::Value::Array(vec![circuit.clone()]));
+            alone.insert(
+                "circuits".to_owned(),
+                serde_json::Value::Array(vec![circuit.clone()]),
+            );
             if let Err(Error::Config { field, reason }) =
                 Self::from_json(&serde_json::Value::Object(alone).to_string())
             {
@@ -387,9 +390,9 @@ impl ControllerConfig {
     /// The other circuits whose mappings invoke the same function as `circuit`: their
     /// consumption counts toward the function's reserved concurrency too.
     pub fn siblings<'a>(&'a self, circuit: &'a Circuit) -> impl Iterator<Item = &'a Circuit> {
-        self.circuits.iter().filter(move |c| {
-            c.function_key == circuit.function_key && c.name() != circuit.name()
-        })
+        self.circuits
+            .iter()
+            .filter(move |c| c.function_key == circuit.function_key && c.name() != circuit.name())
     }
 
     /// The circuit that owns the alarm named `alarm`.
@@ -585,8 +588,10 @@ impl RawConfig {
 fn function_key(function: &str) -> Option<String> {
     let parts: Vec<&str> = function.split(':').collect();
     let name = match parts.as_slice() {
-        [name] | [name, _] => *name,
-        ["arn", _, "lambda", _, _, "function", name, ..] | [_, "function", name, ..] => *name,
+        [name]
+        | [name, _]
+        | ["arn", _, "lambda", _, _, "function", name, ..]
+        | [_, "function", name, ..] => *name,
         _ => return None,
     };
     let valid = (1..=64).contains(&name.len())

@@ -36,8 +36,8 @@ use crate::metrics::Recorder;
 use crate::policy::{AlarmState, ProbeOutcome};
 use crate::ports::{
     AlarmDescription, Alarms, Concurrency, EntryError, EntryResult, EventSourceMappings,
-    INVOKES_PER_POLLER, MAX_BATCH_ENTRIES, Mapping, MappingState, MappingUpdate,
-    MessageAttribute, OutgoingMessage, Pollers, Queues, ReceivedMessage,
+    INVOKES_PER_POLLER, MAX_BATCH_ENTRIES, Mapping, MappingState, MappingUpdate, MessageAttribute,
+    OutgoingMessage, Pollers, Queues, ReceivedMessage,
 };
 use crate::protocol::QueueStatus;
 
@@ -925,7 +925,6 @@ impl Concurrency for FakeAws {
         world.reserved.insert(function.to_owned(), reserved);
         Ok(())
     }
-
 }
 
 impl Alarms for FakeAws {

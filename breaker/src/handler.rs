@@ -32,7 +32,9 @@ use crate::metrics::{NAMESPACE, Recorder, StdoutRecorder};
 use crate::policy::Command;
 use crate::ports::Ports;
 use crate::protocol::{CircuitStatus, FailedCircuit, OperatorCommand, Request, Response};
-use crate::reconcile::{Budget, Context, Reconciled, Trigger, decide_and_apply, inspect, reconcile};
+use crate::reconcile::{
+    Budget, Context, Reconciled, Trigger, decide_and_apply, inspect, reconcile,
+};
 use crate::retry::RetryPolicy;
 
 /// How long one invocation works at most, whatever the Lambda timeout. The controller runs
@@ -619,12 +621,8 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
             // The clock is read here, at the edge, once per invocation. Boxed: the nested
             // reconcile futures are deep enough to overflow the compiler's layout query.
             let deadline = deadline_of(&event.context);
-            Box::pin(controller.handle_within(
-                event.payload.get().as_bytes(),
-                Utc::now(),
-                deadline,
-            ))
-            .await
+            Box::pin(controller.handle_within(event.payload.get().as_bytes(), Utc::now(), deadline))
+                .await
         },
     ))
     .await

@@ -157,6 +157,7 @@ pub struct FailedCircuit {
 }
 
 /// One circuit as the controller sees it after this invocation.
+#[allow(clippy::struct_excessive_bools)] // independent facts of a wire format, not a state
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CircuitStatus {
     /// The circuit's name.

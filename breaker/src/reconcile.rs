@@ -229,7 +229,7 @@ impl Observation {
             });
         }
         desired.reserved_concurrency = match (desired.reserved_concurrency, self.siblings) {
-            (Some(0), _) | (None, _) => desired.reserved_concurrency,
+            (Some(0) | None, _) => desired.reserved_concurrency,
             (Some(r), Some(others)) => Some(r.saturating_add(others)),
             // Another mapping of the function has no limit: no reservation covers it, so
             // leave the reservation alone rather than throttle that mapping.
@@ -429,27 +429,7 @@ pub async fn decide_and_apply<P: Ports>(
     let has_state = seen.has_state();
     let observed = seen.observed();
     let (alarms, missing_failure_alarms) = seen.readings();
-    let probe = match state.phase {
-        Phase::HalfOpen { since, .. } if state.override_.is_none() => {
-            match retry(ctx.retry, || {
-                ctx.ports
-                    .function_outcome(circuit.function_key(), since, now)
-            })
-            .await
-            {
-                Ok(outcome) => ProbeReading::Seen(outcome),
-                Err(error) => {
-                    tracing::warn!(circuit = name, error = %error, "probe traffic unreadable: the probe waits until it can see");
-                    ProbeReading::Unreadable
-                }
-            }
-        }
-        Phase::HalfOpen { .. }
-        | Phase::Closed { .. }
-        | Phase::Throttled { .. }
-        | Phase::Open { .. }
-        | Phase::Ramping { .. } => ProbeReading::NotRead,
-    };
+    let probe = probe_reading(ctx, circuit, &state, now).await;
     let signals = Signals {
         alarms,
         missing_failure_alarms,
@@ -531,6 +511,33 @@ pub async fn decide_and_apply<P: Ports>(
         state: decision.state,
         queue: seen.queue,
     })
+}
+
+/// The probe's own traffic, read only while the circuit is half-open (and not overridden).
+async fn probe_reading<P: Ports>(
+    ctx: Context<'_, P>,
+    circuit: &Circuit,
+    state: &CircuitState,
+    now: DateTime<Utc>,
+) -> ProbeReading {
+    let Phase::HalfOpen { since, .. } = state.phase else {
+        return ProbeReading::NotRead;
+    };
+    if state.override_.is_some() {
+        return ProbeReading::NotRead;
+    }
+    let function = circuit.function_key();
+    match retry(ctx.retry, || {
+        ctx.ports.function_outcome(function, since, now)
+    })
+    .await
+    {
+        Ok(outcome) => ProbeReading::Seen(outcome),
+        Err(error) => {
+            tracing::warn!(circuit = circuit.name(), error = %error, "probe traffic unreadable: the probe waits until it can see");
+            ProbeReading::Unreadable
+        }
+    }
 }
 
 /// The state from the tags.

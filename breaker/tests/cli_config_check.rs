@@ -33,13 +33,13 @@ fn circuit(name: &str, uuid: &str) -> Value {
     })
 }
 
-fn document(circuits: Vec<Value>) -> String {
+fn document(circuits: &[Value]) -> String {
     json!({"account_id": "123456789012", "region": "us-east-1", "circuits": circuits}).to_string()
 }
 
 #[test]
 fn a_valid_configuration_prints_normalized_with_every_default() {
-    let out = check(&document(vec![circuit(
+    let out = check(&document(&[circuit(
         "orders",
         "14e0db71-5d35-4eb5-b481-8945cf9d10c2",
     )]));
@@ -64,7 +64,7 @@ fn every_invalid_circuit_is_reported_with_its_field_path() {
     first["levels"]["safe"] = json!(99);
     let mut second = circuit("payments", "0b7a4e4c-2d8f-4a51-9d3e-6f1c2b3a4d5e");
     second["timings"] = json!({"probe_window_secs": 0});
-    let out = check(&document(vec![first, second]));
+    let out = check(&document(&[first, second]));
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("circuits[0].levels.safe"), "{stderr}");

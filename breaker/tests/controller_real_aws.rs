@@ -82,7 +82,7 @@ fn shared_config() -> ControllerConfig {
             "levels": {"max": MAX, "safe": SAFE, "probe": PROBE}
         }
     ]);
-    ControllerConfig::from_json(&doc.to_string()).unwrap()
+    ControllerConfig::from_json(&doc.to_string()).expect("the shared config is valid")
 }
 
 #[tokio::test(start_paused = true)]
@@ -231,7 +231,7 @@ async fn leaving_dry_run_never_enables_a_mapping_a_person_disabled_meanwhile() {
 // --- Finding 5: probes that can see ---
 
 async fn half_open(h: &Harness) {
-    trip(h, 600).await.unwrap();
+    trip(h, 600).await.expect("the trip succeeds");
     h.aws().set_alarm(ERRORS, AlarmState::Ok, at(630));
     h.tick(at(760)).await;
     assert_eq!(h.persisted().phase.name(), PhaseName::HalfOpen);
@@ -281,8 +281,7 @@ async fn a_probe_whose_own_traffic_fails_reopens_before_any_alarm_fires() {
 async fn the_probe_lasts_as_long_as_the_errors_alarm_needs_to_see_a_failure() {
     let h = Harness::settled().await;
     // Period 60 s, 3 datapoints to alarm, 2 min publish delay: 5 minutes to see a failure.
-    h.aws()
-        .set_alarm_detection(ERRORS, Duration::from_secs(300));
+    h.aws().set_alarm_detection(ERRORS, Duration::from_mins(5));
     half_open(&h).await;
     h.tick(at(760 + 120)).await;
     assert_eq!(
@@ -321,8 +320,7 @@ async fn a_trip_interrupted_at_any_call_is_completed_next_time_counted_once_neve
         ("TagResource", 1),
     ] {
         let h = settled_in(slow_world(2), config()).await;
-        h.aws()
-            .fail_after(operation, skip, AwsFault::Other, 1);
+        h.aws().fail_after(operation, skip, AwsFault::Other, 1);
         let _ = trip(&h, 600).await;
         // The errors alarm drifts to OK before the next run.
         h.aws().set_alarm(ERRORS, AlarmState::Ok, at(610));
@@ -344,8 +342,15 @@ async fn a_trip_interrupted_at_any_call_is_completed_next_time_counted_once_neve
             "{operation}#{skip}"
         );
         assert!(!s.pending, "{operation}#{skip}: completed");
-        assert!(!mapping.enabled, "{operation}#{skip}: never re-enabled at max");
-        assert_eq!(h.aws().reserved(FUNCTION), Some(PROBE), "{operation}#{skip}");
+        assert!(
+            !mapping.enabled,
+            "{operation}#{skip}: never re-enabled at max"
+        );
+        assert_eq!(
+            h.aws().reserved(FUNCTION),
+            Some(PROBE),
+            "{operation}#{skip}"
+        );
         assert_eq!(h.aws().violations(), Vec::<String>::new());
     }
 }
@@ -372,7 +377,11 @@ async fn a_provisioned_mapping_is_driven_through_its_pollers_and_disabled_in_a_c
         })
     );
     assert_eq!(mapping.maximum_concurrency, None, "never a ScalingConfig");
-    assert_eq!(h.aws().reserved(FUNCTION), Some(MAX * 10), "10 invokes per poller");
+    assert_eq!(
+        h.aws().reserved(FUNCTION),
+        Some(MAX * 10),
+        "10 invokes per poller"
+    );
     h.calls();
 
     trip(&h, 600).await.unwrap();

@@ -374,7 +374,7 @@ proptest! {
                 aws.queue_depth(SOURCE).await.ok()
             });
             let report = rt
-                .block_on(breaker::overflow::run(ctx, circuit, &state, source, now, breaker::reconcile::Budget::for_next(std::time::Duration::from_secs(3600))))
+                .block_on(breaker::overflow::run(ctx, circuit, &state, source, now, breaker::reconcile::Budget::for_next(std::time::Duration::from_hours(1))))
                 .expect("the circuit has overflow");
             let closed_long_enough =
                 matches!(phase, Phase::Closed { since } if now - since >= TimeDelta::seconds(REPLAY_AFTER_SECS));

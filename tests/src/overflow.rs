@@ -261,9 +261,16 @@ impl OverflowBed {
             recorder: &recorder,
         };
         let depth = ports.queue_depth(&self.source.url).await.ok();
-        run(ctx, self.circuit(), state, depth, now)
-            .await
-            .expect("the bed's circuit has an overflow queue")
+        run(
+            ctx,
+            self.circuit(),
+            state,
+            depth,
+            now,
+            breaker::reconcile::Budget::for_next(std::time::Duration::from_mins(10)),
+        )
+        .await
+        .expect("the bed's circuit has an overflow queue")
     }
 
     /// A move from the source to the overflow queue as the step makes it, but with the given

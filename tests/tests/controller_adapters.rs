@@ -1,7 +1,7 @@
 //! `breaker`'s SDK adapters (`breaker::aws::AwsPorts`), called in-process against LocalStack
 //! with the product's own client settings: every port method reads or writes the real
-//! resource, including `DeleteFunctionConcurrency`, which no reconcile path calls yet and so
-//! no controller end-to-end test can reach; and LocalStack's own errors are classified.
+//! resource, including `GetMetricData` of the probe's own traffic; and LocalStack's own errors
+//! are classified.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
@@ -53,6 +53,8 @@ async fn the_mapping_adapters_read_update_and_tag_the_real_mapping() {
         .expect("GetEventSourceMapping");
     assert_eq!(mapping.uuid, uuid);
     assert_eq!(mapping.state, MappingState::Enabled);
+    assert!(mapping.last_modified.is_some(), "LastModified is read");
+    assert_eq!(mapping.provisioned, None, "standard mode");
     assert_eq!(mapping.function_arn, consumer.arn);
     assert!(
         mapping
@@ -69,6 +71,7 @@ async fn the_mapping_adapters_read_update_and_tag_the_real_mapping() {
             MappingUpdate {
                 enabled: Some(false),
                 maximum_concurrency: Some(5),
+                pollers: None,
             },
         )
         .await
@@ -121,7 +124,7 @@ async fn the_mapping_adapters_read_update_and_tag_the_real_mapping() {
 
 #[tokio::test]
 #[ignore = "needs LocalStack: run with make test"]
-async fn the_concurrency_adapters_put_read_and_delete_a_reservation() {
+async fn the_concurrency_adapters_put_and_read_a_reservation() {
     let aws = LocalAws::connect().await.expect("LocalStack");
     let consumer = aws
         .deploy_probe("adapt-reserved", |f| f)
@@ -136,11 +139,6 @@ async fn the_concurrency_adapters_put_read_and_delete_a_reservation() {
         .await
         .expect("PutFunctionConcurrency");
     assert_eq!(reserved().await, Some(3));
-    ports
-        .delete_reserved_concurrency(function)
-        .await
-        .expect("DeleteFunctionConcurrency");
-    assert_eq!(reserved().await, None);
 
     let missing = ports
         .reserved_concurrency(&unique_name("adapt-missing"))
@@ -210,6 +208,22 @@ async fn the_alarm_and_queue_adapters_read_metric_and_composite_alarms_and_queue
         "the state's time is when SetAlarmState moved it: {metric_since}"
     );
 
+    let detection = |name: &str| {
+        described
+            .iter()
+            .find(|d| d.name == name)
+            .and_then(|d| d.detection)
+    };
+    assert!(
+        detection(&metric).is_some(),
+        "a metric alarm's detection latency is read from its period and datapoints"
+    );
+    assert_eq!(
+        detection(&composite),
+        None,
+        "composite alarms name no period"
+    );
+
     let queue = aws
         .create_queue(&unique_name("adapt-depth"), &[])
         .await
@@ -227,4 +241,50 @@ async fn the_alarm_and_queue_adapters_read_metric_and_composite_alarms_and_queue
         .await
         .expect_err("no such queue");
     assert_eq!(gone.aws_fault(), Some(AwsFault::NotFound), "{gone}");
+}
+
+#[tokio::test]
+#[ignore = "needs LocalStack: run with make test"]
+async fn the_probe_outcome_adapter_reads_a_functions_invocations_and_errors() {
+    let aws = LocalAws::connect().await.expect("LocalStack");
+    let consumer = aws
+        .deploy_probe("adapt-outcome", |f| f)
+        .await
+        .expect("consumer");
+    let ports = ports().await;
+    let from = chrono::Utc::now() - chrono::TimeDelta::minutes(1);
+    let none = ports
+        .function_outcome(&consumer.name, from, chrono::Utc::now())
+        .await
+        .expect("GetMetricData");
+    assert_eq!((none.invocations, none.errors), (0, 0), "no traffic yet");
+    for event in [
+        serde_json::json!({"echo": 1}),
+        serde_json::json!({"echo": 2}),
+        serde_json::json!({"fail": "on purpose"}),
+    ] {
+        // The failing one answers with a function error, which is the point.
+        let _ = aws.invoke_json(&consumer.name, &event).await;
+    }
+    let outcome = wait_for(
+        "the probe's invocations in GetMetricData",
+        Duration::from_secs(30),
+        || async {
+            let outcome = ports
+                .function_outcome(&consumer.name, from, chrono::Utc::now())
+                .await
+                .map_err(|e| HarnessError::Aws {
+                    call: "GetMetricData",
+                    cause: e.to_string(),
+                })?;
+            Ok::<_, HarnessError>(if outcome.invocations >= 3 && outcome.errors >= 1 {
+                Check::Done(outcome)
+            } else {
+                Check::NotYet(format!("{outcome:?}"))
+            })
+        },
+    )
+    .await
+    .expect("Lambda publishes Invocations");
+    assert_eq!((outcome.invocations, outcome.errors), (3, 1));
 }

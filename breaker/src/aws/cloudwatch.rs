@@ -91,7 +91,12 @@ fn count_query(id: &str, metric: &str, function: &str) -> MetricDataQuery {
     let metric = Metric::builder()
         .namespace("AWS/Lambda")
         .metric_name(metric)
-        .dimensions(Dimension::builder().name("FunctionName").value(function).build())
+        .dimensions(
+            Dimension::builder()
+                .name("FunctionName")
+                .value(function)
+                .build(),
+        )
         .build();
     MetricDataQuery::builder()
         .id(id)
@@ -159,9 +164,7 @@ impl Alarms for AwsPorts {
     ) -> Result<ProbeOutcome, Error> {
         const OP: &str = "GetMetricData";
         // Whole minutes, as the metric is stored: the minute the probe started in counts.
-        let start = from
-            .duration_trunc(TimeDelta::minutes(1))
-            .unwrap_or(from);
+        let start = from.duration_trunc(TimeDelta::minutes(1)).unwrap_or(from);
         let end = to.max(start) + TimeDelta::minutes(1);
         let smithy = |t: DateTime<Utc>| SmithyTime::from_secs(t.timestamp());
         let mut results = Vec::new();

@@ -129,9 +129,9 @@ impl ControllerClient {
             }
         };
         let output = answered.map_err(|err| InvokeError::Call {
-                function: self.function.clone(),
-                message: aws_sdk_lambda::error::DisplayErrorContext(&err).to_string(),
-            })?;
+            function: self.function.clone(),
+            message: aws_sdk_lambda::error::DisplayErrorContext(&err).to_string(),
+        })?;
         let body = output.payload().map(Blob::as_ref).unwrap_or_default();
         if output.function_error().is_some() {
             let error: FunctionErrorPayload =

@@ -160,7 +160,6 @@ impl Concurrency for AwsPorts {
             .map_err(|e| from_sdk(OP, &e))?;
         Ok(())
     }
-
 }
 
 #[cfg(test)]

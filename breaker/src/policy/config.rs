@@ -276,7 +276,10 @@ impl CircuitConfigSpec {
         if !(0.0..=1.0).contains(&self.probe_max_error_ratio) {
             return Err(PolicyError::config(
                 field("probe_max_error_ratio"),
-                format!("must be between 0 and 1, got {}", self.probe_max_error_ratio),
+                format!(
+                    "must be between 0 and 1, got {}",
+                    self.probe_max_error_ratio
+                ),
             ));
         }
         let deltas = check_timings(&self.timings, &field)?;

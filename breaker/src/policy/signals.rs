@@ -111,7 +111,11 @@ impl AlarmReading {
     /// `DatapointsToAlarm` of the last `EvaluationPeriods` breach (CloudWatch User Guide,
     /// "Evaluating an alarm"); AWS service metrics such as Lambda's `Errors` are published
     /// per minute and arrive after a delay ([`AWS_METRIC_PUBLISH_DELAY`]).
-    pub fn detection(period: Duration, datapoints_to_alarm: u32, publish_delay: Duration) -> Duration {
+    pub fn detection(
+        period: Duration,
+        datapoints_to_alarm: u32,
+        publish_delay: Duration,
+    ) -> Duration {
         period.saturating_mul(datapoints_to_alarm.max(1)) + publish_delay
     }
 }

@@ -48,25 +48,21 @@ fn check(file: Option<&std::path::Path>) -> ExitCode {
         eprintln!("error: cannot read the configuration: {err}");
         return ExitCode::from(EXIT_IO);
     }
-    match ControllerConfig::from_json(&text) {
-        Ok(config) => {
-            let mut out = io::stdout().lock();
-            match serde_json::to_writer_pretty(&mut out, &config.normalized())
-                .map_err(io::Error::from)
-                .and_then(|()| writeln!(out))
-            {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(err) => {
-                    eprintln!("error: cannot write the configuration: {err}");
-                    ExitCode::from(EXIT_IO)
-                }
-            }
+    let Ok(config) = ControllerConfig::from_json(&text) else {
+        for error in ControllerConfig::errors(&text) {
+            eprintln!("invalid: {error}");
         }
-        Err(_) => {
-            for error in ControllerConfig::errors(&text) {
-                eprintln!("invalid: {error}");
-            }
-            ExitCode::from(EXIT_INVALID)
+        return ExitCode::from(EXIT_INVALID);
+    };
+    let mut out = io::stdout().lock();
+    match serde_json::to_writer_pretty(&mut out, &config.normalized())
+        .map_err(io::Error::from)
+        .and_then(|()| writeln!(out))
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: cannot write the configuration: {err}");
+            ExitCode::from(EXIT_IO)
         }
     }
 }
