@@ -74,6 +74,13 @@ pub enum AlarmSource {
     /// The consumer's `AWS/Lambda` `Errors`: Sum ≥ 1 in a 10 s period, missing data not
     /// breaching.
     ConsumerErrors,
+    /// The source queue's `AWS/SQS` `ApproximateNumberOfMessagesVisible` (LocalStack publishes
+    /// it every `SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL`): Maximum ≥ `threshold` in a 10 s
+    /// period, missing data not breaching, as the infra modules' depth alarm.
+    SourceDepth {
+        /// Visible messages that breach.
+        threshold: u32,
+    },
 }
 
 /// One alarm of the circuit.
@@ -103,11 +110,13 @@ pub struct RigSpec {
     levels: Value,
     timings: Value,
     endpoint: Option<String>,
+    visibility_timeout: Duration,
 }
 
 impl RigSpec {
     /// A circuit named from `prefix` (at most 20 characters) with one manual `errors` alarm,
-    /// levels 8 / 4 / 2 and [`fast_timings`].
+    /// levels 8 / 4 / 2, [`fast_timings`], and a source queue whose failed messages come back
+    /// after 2 s.
     pub fn new(prefix: &str) -> Self {
         Self {
             prefix: prefix.to_owned(),
@@ -115,6 +124,7 @@ impl RigSpec {
             levels: json!({"max": 8, "safe": 4, "probe": 2}),
             timings: fast_timings(),
             endpoint: None,
+            visibility_timeout: Duration::from_secs(2),
         }
     }
 
@@ -143,6 +153,15 @@ impl RigSpec {
     #[must_use]
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
         self.endpoint = Some(url.into());
+        self
+    }
+
+    /// Sets the source queue's visibility timeout: how long a message of a failed batch stays
+    /// hidden before its next receive (each receive counts toward the DLQ's
+    /// `maxReceiveCount` of 5).
+    #[must_use]
+    pub fn visibility_timeout(mut self, timeout: Duration) -> Self {
+        self.visibility_timeout = timeout;
         self
     }
 }
@@ -285,7 +304,7 @@ impl Rig {
         let aws = LocalAws::connect().await?;
         let prefix = &spec.prefix;
         let (source, dlq) = aws
-            .create_queue_with_dlq(&format!("{prefix}-src"), 5, Duration::from_secs(2))
+            .create_queue_with_dlq(&format!("{prefix}-src"), 5, spec.visibility_timeout)
             .await?;
         let (consumer, ledger) = aws
             .deploy_probe_with_ledger(&format!("{prefix}-consumer"), |f| {
@@ -366,7 +385,10 @@ impl Rig {
             &self.aws,
             name,
             spec.source,
-            &self.consumer.name,
+            Watched {
+                consumer: &self.consumer.name,
+                queue: &self.source.name,
+            },
             Some(&self.controller.arn),
         )
         .await
@@ -470,6 +492,36 @@ impl Rig {
             .await
             .call("SetAlarmState")?;
         Ok(())
+    }
+
+    /// The state of each of the circuit's alarms (by kind), as `DescribeAlarms` reports it:
+    /// `OK`, `ALARM` or `INSUFFICIENT_DATA`. Unlike a status command, it does not invoke the
+    /// controller, so it cannot be the reconcile that moves the circuit.
+    ///
+    /// # Errors
+    /// [`HarnessError::Aws`] when CloudWatch fails.
+    pub async fn alarm_states(&self) -> Result<BTreeMap<&'static str, String>, HarnessError> {
+        let described = self
+            .aws
+            .cloudwatch
+            .describe_alarms()
+            .set_alarm_names(Some(self.alarms.iter().map(|(_, n)| n.clone()).collect()))
+            .send()
+            .await
+            .call("DescribeAlarms")?;
+        Ok(self
+            .alarms
+            .iter()
+            .map(|(spec, name)| {
+                let state = described
+                    .metric_alarms()
+                    .iter()
+                    .find(|a| a.alarm_name() == Some(name))
+                    .and_then(|a| a.state_value())
+                    .map_or("missing", StateValue::as_str);
+                (spec.kind, state.to_owned())
+            })
+            .collect())
     }
 
     /// Invokes the controller synchronously with `event`, waiting out `TooManyRequests` while
@@ -729,9 +781,17 @@ impl Rig {
     }
 }
 
-/// Creates (or replaces) alarm `name` on what `source` names (for
-/// [`AlarmSource::ConsumerErrors`], the `Errors` of function `consumer`), with `action` (a
-/// function ARN) as its ALARM and OK action.
+/// What an alarm's metric can be about: the consumer function and its source queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Watched<'a> {
+    /// The consumer's name: the `FunctionName` of [`AlarmSource::ConsumerErrors`].
+    pub consumer: &'a str,
+    /// The source queue's name: the `QueueName` of [`AlarmSource::SourceDepth`].
+    pub queue: &'a str,
+}
+
+/// Creates (or replaces) alarm `name` on what `source` names, about the resources in
+/// `watched`, with `action` (a function ARN) as its ALARM and OK action.
 ///
 /// # Errors
 /// [`HarnessError::Aws`] when CloudWatch refuses.
@@ -739,16 +799,16 @@ pub async fn put_alarm(
     aws: &LocalAws,
     name: &str,
     source: AlarmSource,
-    consumer: &str,
+    watched: Watched<'_>,
     action: Option<&str>,
 ) -> Result<(), HarnessError> {
     let actions = action.map(|arn| vec![arn.to_owned()]);
+    let dimension = |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
     let alarm = aws
         .cloudwatch
         .put_metric_alarm()
         .alarm_name(name)
         .evaluation_periods(1)
-        .threshold(1.0)
         .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
         .set_alarm_actions(actions.clone())
         .set_ok_actions(actions);
@@ -756,20 +816,25 @@ pub async fn put_alarm(
         AlarmSource::Manual => alarm
             .namespace("Floodgate/Tests")
             .metric_name("Signal")
-            .dimensions(Dimension::builder().name("Alarm").value(name).build())
+            .dimensions(dimension("Alarm", name))
             .statistic(Statistic::Maximum)
+            .threshold(1.0)
             .period(60)
             .treat_missing_data("ignore"),
         AlarmSource::ConsumerErrors => alarm
             .namespace("AWS/Lambda")
             .metric_name("Errors")
-            .dimensions(
-                Dimension::builder()
-                    .name("FunctionName")
-                    .value(consumer)
-                    .build(),
-            )
+            .dimensions(dimension("FunctionName", watched.consumer))
             .statistic(Statistic::Sum)
+            .threshold(1.0)
+            .period(10)
+            .treat_missing_data("notBreaching"),
+        AlarmSource::SourceDepth { threshold } => alarm
+            .namespace("AWS/SQS")
+            .metric_name("ApproximateNumberOfMessagesVisible")
+            .dimensions(dimension("QueueName", watched.queue))
+            .statistic(Statistic::Maximum)
+            .threshold(f64::from(threshold))
             .period(10)
             .treat_missing_data("notBreaching"),
     };

@@ -42,7 +42,7 @@ pub use aws::{
 };
 pub use controller::{
     AlarmSource, AlarmSpec, CLI_BIN, CONTROLLER_BIN, CONTROLLER_PACKAGE, CliRun, ControllerError,
-    Reply, Rig, RigSpec, Seen, TAG_PREFIX, cli_path, fast_timings, put_alarm,
+    Reply, Rig, RigSpec, Seen, TAG_PREFIX, Watched, cli_path, fast_timings, put_alarm,
 };
 pub use ledger::{LEDGER_QUEUE_URL_ENV, LedgerEntry};
 pub use names::unique_name;

@@ -16,7 +16,8 @@ use breaker::ports::{
     Alarms, Concurrency, EventSourceMappings, MappingState, MappingUpdate, Queues,
 };
 use floodgate_tests::{
-    AlarmSource, Check, HarnessError, LocalAws, endpoint_url, put_alarm, unique_name, wait_for,
+    AlarmSource, Check, HarnessError, LocalAws, Watched, endpoint_url, put_alarm, unique_name,
+    wait_for,
 };
 
 async fn ports() -> AwsPorts {
@@ -152,7 +153,7 @@ async fn the_concurrency_adapters_put_and_read_a_reservation() {
 async fn the_alarm_and_queue_adapters_read_metric_and_composite_alarms_and_queue_depth() {
     let aws = LocalAws::connect().await.expect("LocalStack");
     let metric = unique_name("adapt-metric");
-    put_alarm(&aws, &metric, AlarmSource::Manual, "", None)
+    put_alarm(&aws, &metric, AlarmSource::Manual, Watched::default(), None)
         .await
         .expect("PutMetricAlarm");
     let composite = unique_name("adapt-composite");
