@@ -41,8 +41,11 @@ fn detection(alarm: &MetricAlarm) -> Option<Duration> {
                 .find_map(|q| q.metric_stat()?.metric()?.namespace())
         })
         .is_some_and(|ns| ns.starts_with("AWS/"));
+    // AWS service metrics are per minute, so their delay is capped at the AWS figure; a
+    // shorter period (custom high-resolution metrics, or an emulator's 10 s AWS metrics)
+    // arrives within about two periods.
     let delay = if aws_namespace {
-        AWS_METRIC_PUBLISH_DELAY
+        AWS_METRIC_PUBLISH_DELAY.min(period * 2)
     } else {
         period
     };
