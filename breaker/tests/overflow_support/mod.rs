@@ -22,6 +22,10 @@ pub const UUID: &str = "14e0db71-5d35-4eb5-b481-8945cf9d10c2";
 pub const FUNCTION: &str = "orders-consumer";
 pub const SOURCE: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/orders";
 pub const OVERFLOW: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/orders-overflow";
+/// The source's DLQ (its redrive policy's `deadLetterTargetArn`).
+pub const DLQ: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/orders-dlq";
+/// The source's `maxReceiveCount`.
+pub const MAX_RECEIVES: u32 = 5;
 pub const ERRORS: &str = "orders-errors";
 pub const DEPTH: &str = "orders-depth";
 /// The ceiling of the test circuit.
@@ -84,7 +88,8 @@ pub fn config_with(change: impl FnOnce(&mut Value)) -> ControllerConfig {
         .expect("the test config is valid")
 }
 
-/// The mapping, every alarm OK for an hour, and two empty message queues.
+/// The mapping, every alarm OK for an hour, and three empty message queues: the source
+/// (redrive to [`DLQ`] after [`MAX_RECEIVES`] receives), its DLQ and the overflow queue.
 pub fn world() -> FakeAws {
     let aws = FakeAws::new();
     aws.add_mapping(UUID, REGION, ACCOUNT, FUNCTION);
@@ -93,6 +98,7 @@ pub fn world() -> FakeAws {
     }
     aws.add_queue(SOURCE);
     aws.add_queue(OVERFLOW);
+    aws.set_redrive(SOURCE, DLQ, MAX_RECEIVES);
     aws
 }
 
