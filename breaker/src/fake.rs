@@ -462,6 +462,22 @@ impl FakeAws {
         ids
     }
 
+    /// Takes every message out of queue `url`, visible or in flight, as a consumer that
+    /// processed and deleted them would. Not recorded.
+    pub fn consume_all(&self, url: &str) -> Vec<FakeMessage> {
+        let mut world = self.lock();
+        let Some(queue) = world.message_queues.get_mut(url) else {
+            return Vec::new();
+        };
+        let mut all: Vec<FakeMessage> = queue.visible.drain(..).collect();
+        all.extend(
+            std::mem::take(&mut queue.in_flight)
+                .into_values()
+                .map(|(m, _)| m),
+        );
+        all
+    }
+
     /// Lets `elapsed` pass for every visibility timeout: in-flight messages whose timeout runs
     /// out become visible again, the others stay hidden for what is left of theirs.
     pub fn advance(&self, elapsed: Duration) {

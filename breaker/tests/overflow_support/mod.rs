@@ -123,6 +123,30 @@ pub fn with_attributes(body: &str, attributes: usize) -> OutgoingMessage {
     message
 }
 
+/// A message as a move of the test circuit leaves it in the overflow queue: its provenance
+/// says it came from `from`, after `replays` replays and `receives` deliveries in the source.
+pub fn moved_from(body: &str, from: &str, replays: u32, receives: u32) -> OutgoingMessage {
+    let mut message = OutgoingMessage::new(body);
+    message.attributes.insert(
+        "floodgate-moved".into(),
+        MessageAttribute::string(
+            json!({
+                "circuit": "orders", "from": from, "to": OVERFLOW,
+                "at": "2026-11-21T11:00:00Z", "reason": "open: test",
+                "message_id": "m-original", "hops": 1 + 2 * replays,
+                "replays": replays, "receives": receives,
+            })
+            .to_string(),
+        ),
+    );
+    message
+}
+
+/// Puts `bodies` into the overflow queue as moved from [`SOURCE`].
+pub fn park(aws: &FakeAws, bodies: &[String]) {
+    aws.push_messages(OVERFLOW, bodies.iter().map(|b| moved_from(b, SOURCE, 0, 0)));
+}
+
 /// The controller under test, its in-memory AWS and its EMF lines.
 pub struct Harness {
     pub controller: Controller<FakeAws>,
