@@ -32,7 +32,7 @@
 //!     "overflow": {"queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/orders-overflow",
 //!                  "ceiling": 1000, "move_rate_per_sec": 100, "max_moves_per_invocation": 1000,
 //!                  "replay_after_secs": 120, "replay_rate_per_sec": 50,
-//!                  "max_replays_per_invocation": 500}
+//!                  "max_replays_per_invocation": 500, "max_replays_per_message": 3}
 //!   }]
 //! }
 //! ```
@@ -50,13 +50,14 @@
 //! | `circuits[].alarms` | 1 to [`MAX_ALARMS_PER_CIRCUIT`]; `kind` is `errors`, `throttles`, `depth`, `age` or `custom`; `action` (`open` or `throttle`) is required for `custom` and refused otherwise; names unique across all circuits |
 //! | `levels`, `reserved_concurrency`, `kill_switch`, `actions`, `timings`, `seed` | as [`CircuitConfigSpec`]; all but `levels` optional |
 //! | `circuits[].overflow` | optional; needs `queue_url`. See [`crate::overflow`] for what it does |
-//! | `overflow.queue_url` | the circuit's overflow queue: a standard queue other than the source |
-//! | `overflow.ceiling` | default [`DEFAULT_OVERFLOW_CEILING`]: visible messages the source may hold while the circuit is tripped; the excess is moved |
+//! | `overflow.queue_url` | the circuit's overflow queue: a standard queue other than the source, used by no other circuit (as overflow queue or as source), so every message in it is this circuit's |
+//! | `overflow.ceiling` | default [`DEFAULT_OVERFLOW_CEILING`], at least 1: visible messages the source may hold while the circuit is tripped (the excess is moved), and the level replay refills it to at most |
 //! | `overflow.move_rate_per_sec` | default [`DEFAULT_MOVE_RATE`], 1 to [`MAX_TRANSFER_RATE`] |
 //! | `overflow.max_moves_per_invocation` | default [`DEFAULT_MAX_MOVES`], at least 1, and at most [`MAX_TRANSFER_SECS`] seconds' worth at `move_rate_per_sec` |
 //! | `overflow.replay_after_secs` | default [`DEFAULT_REPLAY_AFTER_SECS`], at most [`MAX_REPLAY_AFTER_SECS`]: how long the circuit must have been Closed before the overflow is replayed |
 //! | `overflow.replay_rate_per_sec` | default [`DEFAULT_REPLAY_RATE`], 1 to [`MAX_TRANSFER_RATE`] |
 //! | `overflow.max_replays_per_invocation` | default [`DEFAULT_MAX_REPLAYS`], at least 1, and at most [`MAX_TRANSFER_SECS`] seconds' worth at `replay_rate_per_sec`; keep it small: a trip stops replay at the latest one invocation later |
+//! | `overflow.max_replays_per_message` | default [`DEFAULT_MAX_REPLAYS_PER_MESSAGE`], 1 to [`MAX_REPLAYS_PER_MESSAGE`]: a message replayed this often goes to the circuit's DLQ, with the reason, instead of cycling between source and overflow |
 //!
 //! FIFO queues (`.fifo`) are refused as source or overflow queue when `overflow` is set:
 //! moving messages out and back would break their order and deduplication.
@@ -97,6 +98,11 @@ pub const DEFAULT_REPLAY_RATE: u32 = 50;
 /// purpose: the circuit's state is checked once per invocation, so this bounds what a trip
 /// can still let through.
 pub const DEFAULT_MAX_REPLAYS: u32 = 500;
+/// Default replays of one message before it goes to the circuit's DLQ: a message that came
+/// back to the overflow queue three times is flooding its consumer, not waiting for it.
+pub const DEFAULT_MAX_REPLAYS_PER_MESSAGE: u32 = 3;
+/// Highest `max_replays_per_message`.
+pub const MAX_REPLAYS_PER_MESSAGE: u32 = 100;
 /// Highest move or replay rate: what one controller moving batches of 10 one after another
 /// sustains (SQS's own limits are far higher).
 pub const MAX_TRANSFER_RATE: u32 = 3000;
@@ -117,9 +123,15 @@ pub struct OverflowConfig {
     replay_after: Duration,
     replay_rate_per_sec: NonZeroU32,
     max_replays_per_invocation: NonZeroU32,
+    max_replays_per_message: NonZeroU32,
 }
 
 impl OverflowConfig {
+    /// Replays of one message before it goes to the circuit's DLQ.
+    pub fn max_replays_per_message(&self) -> NonZeroU32 {
+        self.max_replays_per_message
+    }
+
     /// The overflow queue.
     pub fn queue_url(&self) -> &str {
         &self.queue_url
@@ -464,6 +476,12 @@ struct RawOverflow {
     replay_rate_per_sec: u32,
     #[serde(default = "default_max_replays")]
     max_replays_per_invocation: u32,
+    #[serde(default = "default_max_replays_per_message")]
+    max_replays_per_message: u32,
+}
+
+fn default_max_replays_per_message() -> u32 {
+    DEFAULT_MAX_REPLAYS_PER_MESSAGE
 }
 
 fn default_ceiling() -> u64 {
@@ -556,6 +574,7 @@ impl RawConfig {
                     format!("duplicate mapping (also circuits[{j}])"),
                 ));
             }
+            check_overflow_not_shared(&path, &circuit, &circuits)?;
             for (k, alarm) in circuit.alarms.iter().enumerate() {
                 if let Some(&j) = alarm_owner.get(&alarm.name) {
                     return Err(Error::config(
@@ -803,6 +822,24 @@ impl RawOverflow {
             replay_rate,
             "replay_rate_per_sec",
         )?;
+        if self.ceiling == 0 {
+            return Err(Error::config(
+                format!("{path}.ceiling"),
+                "must be at least 1: replay refills the source up to the ceiling, so with 0 the \
+                 overflow could never come back",
+            ));
+        }
+        let max_replays_per_message = NonZeroU32::new(self.max_replays_per_message)
+            .filter(|n| n.get() <= MAX_REPLAYS_PER_MESSAGE)
+            .ok_or_else(|| {
+                Error::config(
+                    format!("{path}.max_replays_per_message"),
+                    format!(
+                        "must be between 1 and {MAX_REPLAYS_PER_MESSAGE}, got {}",
+                        self.max_replays_per_message
+                    ),
+                )
+            })?;
         if self.replay_after_secs > MAX_REPLAY_AFTER_SECS {
             return Err(Error::config(
                 format!("{path}.replay_after_secs"),
@@ -820,8 +857,64 @@ impl RawOverflow {
             replay_after: Duration::from_secs(self.replay_after_secs),
             replay_rate_per_sec: replay_rate,
             max_replays_per_invocation: max_replays,
+            max_replays_per_message,
         })
     }
+}
+
+/// Refuses an overflow queue `circuit` (at `path`) shares with an earlier circuit, as
+/// overflow queue or as source, and a source that is an earlier circuit's overflow queue.
+/// Replay sends a message back to the source its provenance names; a shared queue would
+/// mix the backlogs of two consumers, and one circuit's replay or moves would take the
+/// other's messages.
+fn check_overflow_not_shared(
+    path: &str,
+    circuit: &Circuit,
+    earlier: &[Circuit],
+) -> Result<(), Error> {
+    let same = |a: &str, b: &str| queue_identity(a) == queue_identity(b);
+    for (j, other) in earlier.iter().enumerate() {
+        let other_overflow = other.overflow().map(OverflowConfig::queue_url);
+        if let Some(overflow) = circuit.overflow().map(OverflowConfig::queue_url) {
+            let field = format!("{path}.overflow.queue_url");
+            if other_overflow.is_some_and(|o| same(o, overflow)) {
+                return Err(Error::config(
+                    field,
+                    format!(
+                        "is also the overflow queue of circuits[{j}]: overflow queues are not shared"
+                    ),
+                ));
+            }
+            if other.queue_url().is_some_and(|q| same(q, overflow)) {
+                return Err(Error::config(
+                    field,
+                    format!(
+                        "is the source queue of circuits[{j}]: an overflow queue holds only its own circuit's messages"
+                    ),
+                ));
+            }
+        }
+        if let (Some(source), Some(o)) = (circuit.queue_url(), other_overflow)
+            && same(source, o)
+        {
+            return Err(Error::config(
+                format!("{path}.queue_url"),
+                format!(
+                    "is the overflow queue of circuits[{j}]: an overflow queue holds only its own circuit's messages"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A queue URL's account and name (its last two path segments): the same queue may be
+/// written with different hosts (`sqs.<region>.amazonaws.com`, `queue.amazonaws.com`).
+fn queue_identity(url: &str) -> (&str, &str) {
+    let mut parts = url.trim_end_matches('/').rsplit('/');
+    let name = parts.next().unwrap_or_default();
+    let account = parts.next().unwrap_or_default();
+    (account, name)
 }
 
 /// A move or replay rate: 1 to [`MAX_TRANSFER_RATE`] messages per second.

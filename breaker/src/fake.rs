@@ -15,6 +15,14 @@
 //! to fail entry by entry ([`FakeAws::fail_entries`]), and an alarm can be made to change
 //! in the middle of a scenario ([`FakeAws::set_alarm_on_call`]).
 //!
+//! Message queues behave as SQS does where the overflow depends on it: each has its
+//! [`QueueAttributes`] ([`FakeAws::configure_queue`], default as a queue created without
+//! attributes); a send larger than its `MaximumMessageSize` (body plus message attributes)
+//! is refused as the sender's fault; and with a redrive policy ([`FakeAws::set_redrive`]), a
+//! receive that would take a message past `maxReceiveCount` moves it to the DLQ instead of
+//! returning it (marked in [`FakeMessage::redriven_from`]). [`FakeAws::advance`] lets time
+//! pass for visibility timeouts.
+//!
 //! [`Faulty`] wraps any implementation of the ports — the real SDK adapters included — and
 //! fails chosen entries of SQS batch calls, for partial-failure tests against LocalStack.
 //!
@@ -37,7 +45,7 @@ use crate::policy::{AlarmState, ProbeOutcome};
 use crate::ports::{
     AlarmDescription, Alarms, Concurrency, EntryError, EntryResult, EventSourceMappings,
     INVOKES_PER_POLLER, MAX_BATCH_ENTRIES, Mapping, MappingState, MappingUpdate, MessageAttribute,
-    OutgoingMessage, Pollers, Queues, ReceivedMessage,
+    OutgoingMessage, Pollers, QueueAttributes, Queues, ReceivedMessage, RedrivePolicy,
 };
 use crate::protocol::QueueStatus;
 
@@ -99,6 +107,19 @@ pub enum Call {
         /// The queue.
         queue_url: String,
     },
+    /// `GetQueueAttributes(QueueUrl, MaximumMessageSize + MessageRetentionPeriod +
+    /// RedrivePolicy)`: the operation is `GetQueueAttributes`, as for the depth.
+    GetQueueConfig {
+        /// The queue.
+        queue_url: String,
+    },
+    /// `GetQueueUrl(QueueName, QueueOwnerAWSAccountId)`.
+    GetQueueUrl {
+        /// The queue's name.
+        name: String,
+        /// Its owner's account.
+        owner: String,
+    },
     /// `ReceiveMessage(QueueUrl, MaxNumberOfMessages)`.
     ReceiveMessage {
         /// The queue.
@@ -143,7 +164,8 @@ impl Call {
             Self::PutFunctionConcurrency { .. } => "PutFunctionConcurrency",
             Self::GetMetricData { .. } => "GetMetricData",
             Self::DescribeAlarms { .. } => "DescribeAlarms",
-            Self::GetQueueAttributes { .. } => "GetQueueAttributes",
+            Self::GetQueueAttributes { .. } | Self::GetQueueConfig { .. } => "GetQueueAttributes",
+            Self::GetQueueUrl { .. } => "GetQueueUrl",
             Self::ReceiveMessage { .. } => "ReceiveMessage",
             Self::SendMessageBatch { .. } => "SendMessageBatch",
             Self::DeleteMessageBatch { .. } => "DeleteMessageBatch",
@@ -167,7 +189,9 @@ impl Call {
             | Self::GetFunctionConcurrency { .. }
             | Self::DescribeAlarms { .. }
             | Self::GetMetricData { .. }
-            | Self::GetQueueAttributes { .. } => false,
+            | Self::GetQueueAttributes { .. }
+            | Self::GetQueueConfig { .. }
+            | Self::GetQueueUrl { .. } => false,
         }
     }
 }
@@ -261,6 +285,8 @@ pub struct FakeMessage {
     pub trace_header: Option<String>,
     /// How often it was received.
     pub receive_count: u32,
+    /// The queue SQS moved it from by its redrive policy, when it arrived that way.
+    pub redriven_from: Option<String>,
 }
 
 /// How one entry of a batch call turns out, for [`FakeAws::fail_entries`].
@@ -295,8 +321,9 @@ impl EntryFault {
 
 #[derive(Debug, Default)]
 struct FakeQueue {
+    attributes: QueueAttributes,
     visible: VecDeque<FakeMessage>,
-    /// Receipt handle → the message and its visibility timeout.
+    /// Receipt handle → the message and its remaining visibility timeout.
     in_flight: BTreeMap<String, (FakeMessage, Duration)>,
 }
 
@@ -474,6 +501,100 @@ impl FakeAws {
             .or_default();
     }
 
+    /// Sets the attributes of message queue `url` (creating it if needed). Not recorded.
+    pub fn configure_queue(&self, url: &str, attributes: QueueAttributes) {
+        self.lock()
+            .message_queues
+            .entry(url.to_owned())
+            .or_default()
+            .attributes = attributes;
+    }
+
+    /// Gives queue `url` (created if needed) a redrive policy to `dead_letter_url` (also
+    /// created if needed) after `max_receive_count` receives. Not recorded.
+    pub fn set_redrive(&self, url: &str, dead_letter_url: &str, max_receive_count: u32) {
+        let mut world = self.lock();
+        world
+            .message_queues
+            .entry(dead_letter_url.to_owned())
+            .or_default();
+        world
+            .message_queues
+            .entry(url.to_owned())
+            .or_default()
+            .attributes
+            .redrive = Some(RedrivePolicy {
+            dead_letter_target_arn: queue_arn(dead_letter_url),
+            max_receive_count,
+        });
+    }
+
+    /// The attributes of message queue `url`.
+    ///
+    /// # Panics
+    /// If there is no such queue (a broken test).
+    pub fn queue_config(&self, url: &str) -> QueueAttributes {
+        self.lock()
+            .message_queues
+            .get(url)
+            .map_or_else(|| panic!("no fake queue {url}"), |q| q.attributes.clone())
+    }
+
+    /// Adds `messages` to queue `url` as [`FakeAws::push_messages`] does, each as if received
+    /// `receive_count` times already (by a consumer that failed them).
+    pub fn push_received(
+        &self,
+        url: &str,
+        messages: impl IntoIterator<Item = OutgoingMessage>,
+        receive_count: u32,
+    ) -> Vec<String> {
+        let mut world = self.lock();
+        let ids: Vec<String> = messages.into_iter().map(|m| world.push(url, m)).collect();
+        if let Some(queue) = world.message_queues.get_mut(url) {
+            for message in queue
+                .visible
+                .iter_mut()
+                .filter(|m| ids.contains(&m.message_id))
+            {
+                message.receive_count = receive_count;
+            }
+        }
+        ids
+    }
+
+    /// Takes every message out of queue `url`, visible or in flight, as a consumer that
+    /// processed and deleted them would. Not recorded.
+    pub fn consume_all(&self, url: &str) -> Vec<FakeMessage> {
+        let mut world = self.lock();
+        let Some(queue) = world.message_queues.get_mut(url) else {
+            return Vec::new();
+        };
+        let mut all: Vec<FakeMessage> = queue.visible.drain(..).collect();
+        all.extend(
+            std::mem::take(&mut queue.in_flight)
+                .into_values()
+                .map(|(m, _)| m),
+        );
+        all
+    }
+
+    /// Lets `elapsed` pass for every visibility timeout: in-flight messages whose timeout runs
+    /// out become visible again, the others stay hidden for what is left of theirs.
+    pub fn advance(&self, elapsed: Duration) {
+        let mut world = self.lock();
+        for queue in world.message_queues.values_mut() {
+            let in_flight = std::mem::take(&mut queue.in_flight);
+            for (handle, (message, left)) in in_flight {
+                match left.checked_sub(elapsed) {
+                    Some(rest) if !rest.is_zero() => {
+                        queue.in_flight.insert(handle, (message, rest));
+                    }
+                    Some(_) | None => queue.visible.push_back(message),
+                }
+            }
+        }
+    }
+
     /// Adds `messages` to queue `url` (creating it if needed), visible at once; returns their
     /// message ids. Not recorded.
     pub fn push_messages(
@@ -627,6 +748,22 @@ impl FakeAws {
     }
 }
 
+/// The ARN of the queue at `url` (`https://sqs.<region>.amazonaws.com/<account>/<name>`), as
+/// SQS forms it: `arn:aws:sqs:<region>:<account>:<name>`.
+pub fn queue_arn(url: &str) -> String {
+    let mut parts = url.trim_end_matches('/').rsplit('/');
+    let name = parts.next().unwrap_or_default();
+    let account = parts.next().unwrap_or_default();
+    let host = url
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let region = host.split('.').nth(1).unwrap_or("us-east-1");
+    format!("arn:aws:sqs:{region}:{account}:{name}")
+}
+
 fn injected(operation: &'static str, fault: AwsFault) -> Error {
     let (code, message) = match fault {
         AwsFault::Throttled => ("TooManyRequestsException", "Rate exceeded"),
@@ -733,8 +870,17 @@ impl World {
                 attributes: message.attributes,
                 trace_header: message.trace_header,
                 receive_count: 0,
+                redriven_from: None,
             });
         message_id
+    }
+
+    /// The URL of the queue whose ARN is `arn`.
+    fn url_of_arn(&self, arn: &str) -> Option<String> {
+        self.message_queues
+            .keys()
+            .find(|url| queue_arn(url) == arn)
+            .cloned()
     }
 
     fn next_entry_fault(&mut self, operation: &'static str) -> Option<EntryError> {
@@ -986,6 +1132,30 @@ impl Queues for FakeAws {
             .ok_or_else(|| no_queue("GetQueueAttributes", queue_url))
     }
 
+    async fn queue_attributes(&self, queue_url: &str) -> Result<QueueAttributes, Error> {
+        let world = self.enter(Call::GetQueueConfig {
+            queue_url: queue_url.to_owned(),
+        })?;
+        world
+            .message_queues
+            .get(queue_url)
+            .map(|q| q.attributes.clone())
+            .ok_or_else(|| no_queue("GetQueueAttributes", queue_url))
+    }
+
+    async fn queue_url(&self, name: &str, owner: &str) -> Result<String, Error> {
+        let world = self.enter(Call::GetQueueUrl {
+            name: name.to_owned(),
+            owner: owner.to_owned(),
+        })?;
+        world
+            .message_queues
+            .keys()
+            .find(|url| url.ends_with(&format!("/{owner}/{name}")))
+            .cloned()
+            .ok_or_else(|| no_queue("GetQueueUrl", name))
+    }
+
     async fn receive_messages(
         &self,
         queue_url: &str,
@@ -1007,6 +1177,17 @@ impl Queues for FakeAws {
             ));
         }
         let world = &mut *world;
+        let redrive = world
+            .message_queues
+            .get(queue_url)
+            .ok_or_else(|| no_queue(OP, queue_url))?
+            .attributes
+            .redrive
+            .clone();
+        let dead_letter_url = redrive
+            .as_ref()
+            .and_then(|r| world.url_of_arn(&r.dead_letter_target_arn));
+        let mut redriven = Vec::new();
         let queue = world
             .message_queues
             .get_mut(queue_url)
@@ -1017,6 +1198,14 @@ impl Queues for FakeAws {
                 break;
             };
             message.receive_count += 1;
+            // SQS: a message is moved to the DLQ when its ReceiveCount exceeds
+            // maxReceiveCount (SQS Developer Guide, dead-letter queues); it is not returned.
+            if let (Some(policy), Some(_)) = (&redrive, &dead_letter_url)
+                && message.receive_count > policy.max_receive_count
+            {
+                redriven.push(message);
+                continue;
+            }
             world.next_id += 1;
             let handle = format!("{}/r{}", message.message_id, world.next_id);
             received.push(ReceivedMessage {
@@ -1032,6 +1221,14 @@ impl Queues for FakeAws {
                 .in_flight
                 .insert(handle, (message, visibility_timeout));
         }
+        if let Some(url) = dead_letter_url {
+            let dead_letter = world.message_queues.entry(url).or_default();
+            for mut message in redriven {
+                message.receive_count = 0;
+                message.redriven_from = Some(queue_url.to_owned());
+                dead_letter.visible.push_back(message);
+            }
+        }
         Ok(received)
     }
 
@@ -1046,7 +1243,10 @@ impl Queues for FakeAws {
             bodies: messages.iter().map(|m| m.body.clone()).collect(),
         })?;
         check_batch(OP, messages.len())?;
-        world.queue_mut(OP, queue_url)?;
+        let limit = world
+            .queue_mut(OP, queue_url)?
+            .attributes
+            .maximum_message_size;
         Ok(messages
             .iter()
             .map(|message| {
@@ -1059,6 +1259,18 @@ impl Queues for FakeAws {
                         message: format!(
                             "{} message attributes, at most 10",
                             message.attributes.len()
+                        ),
+                        sender_fault: true,
+                    });
+                }
+                // SQS: the body and every part of every message attribute count toward
+                // MaximumMessageSize; a larger message is refused.
+                if message.size() > limit {
+                    return Err(EntryError {
+                        code: "InvalidParameterValue".to_owned(),
+                        message: format!(
+                            "message of {} bytes is longer than the queue's limit of {limit}",
+                            message.size()
                         ),
                         sender_fault: true,
                     });

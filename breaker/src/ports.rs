@@ -360,6 +360,46 @@ pub struct EntryError {
 /// The outcome of one entry of a batch call.
 pub type EntryResult = Result<(), EntryError>;
 
+/// A queue's redrive policy (`RedrivePolicy`): where SQS moves a message, and after how many
+/// receives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RedrivePolicy {
+    /// `deadLetterTargetArn`: the DLQ.
+    pub dead_letter_target_arn: String,
+    /// `maxReceiveCount`: SQS moves a message to the DLQ when a receive would take its
+    /// `ApproximateReceiveCount` past this (SQS Developer Guide, dead-letter queues).
+    pub max_receive_count: u32,
+}
+
+/// The configuration of a queue the overflow relies on, as `GetQueueAttributes` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct QueueAttributes {
+    /// `MaximumMessageSize` in bytes: SQS refuses a message (body plus message attributes)
+    /// larger than this. 1,024 to 1,048,576.
+    pub maximum_message_size: usize,
+    /// `MessageRetentionPeriod`: SQS deletes a message this long after it was sent to the
+    /// queue, received or not. 60 s to 14 days.
+    pub retention: Duration,
+    /// `RedrivePolicy`, when set.
+    pub redrive: Option<RedrivePolicy>,
+}
+
+/// SQS's largest `MaximumMessageSize` (1 MiB), also the default of a new queue.
+pub const MAX_MESSAGE_SIZE: usize = 1_048_576;
+/// SQS's default `MessageRetentionPeriod`: 4 days.
+pub const DEFAULT_RETENTION: Duration = Duration::from_hours(4 * 24);
+
+impl Default for QueueAttributes {
+    /// What SQS gives a queue created without attributes.
+    fn default() -> Self {
+        Self {
+            maximum_message_size: MAX_MESSAGE_SIZE,
+            retention: DEFAULT_RETENTION,
+            redrive: None,
+        }
+    }
+}
+
 /// SQS queues.
 pub trait Queues: Sync {
     /// `GetQueueAttributes` of the visible and in-flight message counts.
@@ -370,6 +410,26 @@ pub trait Queues: Sync {
         &self,
         queue_url: &str,
     ) -> impl Future<Output = Result<QueueStatus, Error>> + Send;
+
+    /// `GetQueueAttributes` of `MaximumMessageSize`, `MessageRetentionPeriod` and
+    /// `RedrivePolicy`.
+    ///
+    /// # Errors
+    /// [`Error::Aws`], also when an attribute is missing or malformed.
+    fn queue_attributes(
+        &self,
+        queue_url: &str,
+    ) -> impl Future<Output = Result<QueueAttributes, Error>> + Send;
+
+    /// `GetQueueUrl` of queue `name` owned by account `owner` (its ARN's account).
+    ///
+    /// # Errors
+    /// [`Error::Aws`]; `NotFound` when there is no such queue.
+    fn queue_url(
+        &self,
+        name: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<String, Error>> + Send;
 
     /// `ReceiveMessage` of up to `max` (1 to [`MAX_BATCH_ENTRIES`]) messages with all their
     /// message attributes, hidden from other consumers for `visibility_timeout`, waiting up

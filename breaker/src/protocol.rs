@@ -238,7 +238,8 @@ impl OverflowAction {
 
 /// What the overflow step of one invocation did. Every message it received is accounted for:
 /// moved (or replayed), left in its queue after a failed send (`send_failed`), or left there
-/// because it could not be moved (`unmovable`). `delete_failed` counts messages that were sent
+/// because it could not be moved (`unmovable`), or sent to the circuit's DLQ with its reason
+/// (`dead_lettered`). `delete_failed` counts messages that were sent
 /// but whose original could not be deleted: they exist in both queues (a duplicate, never a
 /// loss), and are included in `moved` / `replayed`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -261,8 +262,12 @@ pub struct OverflowReport {
     /// Messages sent whose original could not be deleted: they will be seen twice.
     pub delete_failed: u64,
     /// Messages left where they were because they cannot carry Floodgate's provenance
-    /// attribute (already at SQS's limit of 10 message attributes).
+    /// attribute (already at SQS's limit of 10 message attributes, or too large for the
+    /// target queue with it).
     pub unmovable: u64,
+    /// Messages sent to the circuit's DLQ with a reason attribute (`floodgate-dead-letter`):
+    /// replayed too often, out of deliveries, without provenance, or unreplayable.
+    pub dead_lettered: u64,
     /// `ApproximateNumberOfMessages` of the overflow queue before the step, when readable.
     pub overflow_depth: Option<u64>,
     /// Why the step ended before doing all it planned, if it did.

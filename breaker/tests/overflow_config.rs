@@ -6,8 +6,8 @@ mod overflow_support;
 use std::time::Duration;
 
 use breaker::config::{
-    DEFAULT_MAX_MOVES, DEFAULT_MAX_REPLAYS, DEFAULT_MOVE_RATE, DEFAULT_OVERFLOW_CEILING,
-    DEFAULT_REPLAY_AFTER_SECS, DEFAULT_REPLAY_RATE,
+    DEFAULT_MAX_MOVES, DEFAULT_MAX_REPLAYS, DEFAULT_MAX_REPLAYS_PER_MESSAGE, DEFAULT_MOVE_RATE,
+    DEFAULT_OVERFLOW_CEILING, DEFAULT_REPLAY_AFTER_SECS, DEFAULT_REPLAY_RATE,
 };
 use breaker::{ControllerConfig, Error};
 use overflow_support::*;
@@ -67,7 +67,7 @@ fn the_documented_overflow_block_parses_into_its_values() {
         "queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/orders-overflow",
         "ceiling": 1000, "move_rate_per_sec": 100, "max_moves_per_invocation": 1000,
         "replay_after_secs": 120, "replay_rate_per_sec": 50,
-        "max_replays_per_invocation": 500
+        "max_replays_per_invocation": 500, "max_replays_per_message": 3
     });
     let config = load(&config_json_with(|o| *o = documented)).unwrap();
     let overflow = config.circuits()[0].overflow().unwrap();
@@ -81,11 +81,85 @@ fn the_documented_overflow_block_parses_into_its_values() {
 }
 
 #[test]
-fn a_ceiling_of_zero_is_allowed_and_a_negative_one_names_the_field() {
-    let config = load(&config_json_with(|o| o["ceiling"] = 0.into())).unwrap();
-    assert_eq!(config.circuits()[0].overflow().unwrap().ceiling(), 0);
+fn a_ceiling_of_zero_leaves_replay_no_headroom_and_is_refused() {
+    let config = load(&config_json_with(|o| o["ceiling"] = 1.into())).unwrap();
+    assert_eq!(config.circuits()[0].overflow().unwrap().ceiling(), 1);
+    let (field, reason) = error_with(|o| o["ceiling"] = 0.into());
+    assert_eq!(field, "circuits[0].overflow.ceiling");
+    assert!(reason.contains("at least 1"), "{reason}");
     let (field, _) = error_with(|o| o["ceiling"] = (-1).into());
     assert_eq!(field, "circuits[0].overflow.ceiling");
+}
+
+#[test]
+fn a_message_may_be_replayed_three_times_by_default_and_one_to_a_hundred_times_at_most() {
+    let config = load(&config_json_with(|_| {})).unwrap();
+    assert_eq!(
+        config.circuits()[0]
+            .overflow()
+            .unwrap()
+            .max_replays_per_message()
+            .get(),
+        DEFAULT_MAX_REPLAYS_PER_MESSAGE
+    );
+    for bad in [0, 101] {
+        let (field, reason) = error_with(|o| o["max_replays_per_message"] = bad.into());
+        assert_eq!(field, "circuits[0].overflow.max_replays_per_message");
+        assert!(reason.contains("between 1 and 100"), "{reason}");
+    }
+}
+
+/// The test config with a second circuit "payments" on its own mapping, function, queue and
+/// alarm; `change` edits the second circuit.
+fn two_circuits(change: impl FnOnce(&mut Value)) -> Value {
+    let mut doc = config_json_with(|_| {});
+    let mut second = doc["circuits"][0].clone();
+    second["name"] = "payments".into();
+    second["event_source_mapping_uuid"] = "24e0db71-5d35-4eb5-b481-8945cf9d10c2".into();
+    second["function_name"] = "payments-consumer".into();
+    second["queue_url"] = "https://sqs.us-east-1.amazonaws.com/123456789012/payments".into();
+    second["alarms"] = json!([{"name": "payments-errors", "kind": "errors"}]);
+    second["overflow"]["queue_url"] =
+        "https://sqs.us-east-1.amazonaws.com/123456789012/payments-overflow".into();
+    change(&mut second);
+    doc["circuits"]
+        .as_array_mut()
+        .expect("circuits is a list")
+        .push(second);
+    doc
+}
+
+#[test]
+fn two_circuits_with_their_own_overflow_queues_load() {
+    let config = load(&two_circuits(|_| {})).unwrap();
+    assert_eq!(config.circuits().len(), 2);
+}
+
+#[test]
+fn two_circuits_may_not_share_an_overflow_queue() {
+    let (field, reason) = error_of(&two_circuits(|c| {
+        c["overflow"]["queue_url"] = OVERFLOW.into();
+    }));
+    assert_eq!(field, "circuits[1].overflow.queue_url");
+    assert!(reason.contains("overflow queue of circuits[0]"), "{reason}");
+    // The same queue written with the legacy host is the same queue.
+    let legacy = "https://queue.amazonaws.com/123456789012/orders-overflow";
+    let (field, _) = error_of(&two_circuits(|c| {
+        c["overflow"]["queue_url"] = legacy.into();
+    }));
+    assert_eq!(field, "circuits[1].overflow.queue_url");
+}
+
+#[test]
+fn an_overflow_queue_may_not_be_another_circuits_source_nor_the_other_way_round() {
+    let (field, reason) = error_of(&two_circuits(|c| {
+        c["overflow"]["queue_url"] = SOURCE.into();
+    }));
+    assert_eq!(field, "circuits[1].overflow.queue_url");
+    assert!(reason.contains("source queue of circuits[0]"), "{reason}");
+    let (field, reason) = error_of(&two_circuits(|c| c["queue_url"] = OVERFLOW.into()));
+    assert_eq!(field, "circuits[1].queue_url");
+    assert!(reason.contains("overflow queue of circuits[0]"), "{reason}");
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod overflow_support;
 use breaker::error::AwsFault;
 use breaker::fake::{Call, EntryFault};
 use breaker::overflow::batch::{MOVED_ATTRIBUTE, REPLAYED_ATTRIBUTE};
-use breaker::overflow::transfer::{IN_FLIGHT_VISIBILITY, UNMOVABLE_HOLD};
+use breaker::overflow::transfer::UNMOVABLE_HOLD;
 use breaker::policy::PhaseName;
 use breaker::protocol::OverflowAction;
 use overflow_support::*;
@@ -311,10 +311,11 @@ async fn a_failed_delete_leaves_a_counted_duplicate_never_a_loss() {
 
     let overflow = report(&response);
     assert_eq!((overflow.moved, overflow.delete_failed), (10, 1));
-    // The undeleted original comes back when its visibility timeout runs out.
+    // The undeleted original is held like a message that stays (not received again at
+    // once, each receive raising its count), and comes back when that runs out.
     let stuck = h.aws().in_flight_messages(SOURCE);
     assert_eq!(stuck.len(), 1);
-    assert_eq!(stuck[0].1, IN_FLIGHT_VISIBILITY);
+    assert_eq!(stuck[0].1, UNMOVABLE_HOLD);
     h.aws().expire_in_flight(SOURCE);
     assert_eq!(h.aws().all_messages(SOURCE).len(), 21);
     assert_eq!(h.aws().all_messages(OVERFLOW).len(), 10);

@@ -1,7 +1,9 @@
 //! Properties of the overflow, each checked on 10,000 random cases by default (`.cargo/config.toml`; set
 //! `PROPTEST_CASES` to change that): the batch bookkeeping never deletes what was not sent and
-//! accounts for every message; transfers over random failure patterns lose nothing; and
-//! nothing is replayed unless the circuit is Closed.
+//! accounts for every message; transfers over random failure patterns lose nothing; nothing
+//! is replayed unless the circuit is Closed; and over random runs of moves and replays with
+//! redrive policies, size limits, receive counts and faults, no message is lost and none is
+//! pushed into the DLQ by the controller's own receives.
 
 mod overflow_support;
 
@@ -11,9 +13,10 @@ use std::time::Duration;
 use breaker::error::AwsFault;
 use breaker::fake::{EntryFault, FakeAws, MemoryRecorder};
 use breaker::overflow::batch::{
-    MAX_MESSAGE_ATTRIBUTES, MOVED_ATTRIBUTE, Prepared, Transfer, pack, prepare, settle,
+    DEAD_LETTER_ATTRIBUTE, Fate, MAX_MESSAGE_ATTRIBUTES, MOVED_ATTRIBUTE, Prepared, Transfer,
+    Unmovable, pack, prepare, settle,
 };
-use breaker::overflow::{Direction, Idle, Pacer, Plan, plan, transfer};
+use breaker::overflow::{Direction, Idle, Limits, Pacer, Plan, Tally, plan, transfer};
 use breaker::policy::{CircuitState, Phase};
 use breaker::ports::{
     EntryError, EntryResult, MAX_BATCH_ENTRIES, OutgoingMessage, ReceivedMessage,
@@ -42,6 +45,31 @@ const RETRY: RetryPolicy = RetryPolicy {
     max_delay: Duration::from_millis(10),
 };
 
+/// The overflow step of one reconcile, as `reconcile` runs it: the source's depth read
+/// first, then [`breaker::overflow::run`].
+fn overflow_step(
+    rt: &tokio::runtime::Runtime,
+    ctx: Context<'_, FakeAws>,
+    circuit: &breaker::config::Circuit,
+    state: &CircuitState,
+    now: DateTime<Utc>,
+) -> breaker::protocol::OverflowReport {
+    rt.block_on(async {
+        use breaker::ports::Queues;
+        let source = ctx.ports.queue_depth(SOURCE).await.ok();
+        breaker::overflow::run(
+            ctx,
+            circuit,
+            state,
+            source,
+            now,
+            breaker::reconcile::Budget::for_next(std::time::Duration::from_hours(1)),
+        )
+        .await
+        .expect("the circuit has overflow")
+    })
+}
+
 fn entry_error() -> impl Strategy<Value = EntryError> {
     any::<bool>().prop_map(|sender_fault| EntryError {
         code: "E".into(),
@@ -61,7 +89,7 @@ fn send_result() -> impl Strategy<Value = Option<EntryResult>> {
 fn prepared() -> impl Strategy<Value = Prepared> {
     prop_oneof![
         4 => "[a-z]{0,8}".prop_map(|b| Prepared::Send(OutgoingMessage::new(b))),
-        1 => Just(Prepared::Unmovable),
+        1 => Just(Prepared::Unmovable(Unmovable::NoRoom)),
     ]
 }
 
@@ -132,6 +160,7 @@ fn job() -> Transfer {
         reason: "test".into(),
         in_flight: Duration::from_secs(30),
         hold: Duration::from_mins(1),
+        limits: Limits::default(),
     }
 }
 
@@ -142,28 +171,24 @@ proptest! {
         plans in prop::collection::vec(prepared(), 0..=10),
         results in prop::collection::vec(send_result(), 0..=10),
     ) {
-        let settlement = settle(&plans, &results);
-        for &i in &settlement.delete {
+        let received: Vec<ReceivedMessage> = (0..plans.len())
+            .map(|i| received(i, "x", BTreeMap::new()))
+            .collect();
+        let settlement = settle(&plans, &results, &received, &job(), at(0));
+        prop_assert_eq!(settlement.fates.len(), plans.len(), "one fate per message");
+        for i in settlement.delete() {
             prop_assert!(matches!(plans[i], Prepared::Send(_)));
             prop_assert_eq!(results.get(i).cloned().flatten(), Some(Ok(())));
         }
-        // Every received message is deleted, released or held: exactly one of them.
-        let mut seen: Vec<usize> = settlement
-            .delete
-            .iter()
-            .chain(&settlement.release)
-            .chain(&settlement.hold)
-            .copied()
-            .collect();
-        seen.sort_unstable();
-        prop_assert_eq!(seen, (0..plans.len()).collect::<Vec<_>>());
-        // And counted once.
+        // Counted once.
+        let mut tally = Tally::default();
+        tally.add(&plans, &settlement);
         prop_assert_eq!(
-            settlement.sent + settlement.send_failed + settlement.unmovable,
+            tally.transferred + tally.dead_lettered + tally.send_failed + tally.unmovable,
             plans.len() as u64
         );
-        prop_assert_eq!(settlement.sent, settlement.delete.len() as u64);
-        let transient = !settlement.release.is_empty();
+        prop_assert_eq!(tally.transferred, settlement.delete().len() as u64);
+        let transient = !settlement.indices(|f| *f == Fate::Release).is_empty();
         prop_assert_eq!(settlement.transient_failure, transient);
     }
 
@@ -191,19 +216,36 @@ proptest! {
         own in attribute_count(),
         direction in prop_oneof![Just(Direction::Move), Just(Direction::Replay)],
     ) {
-        let message = received(0, &body, with_attributes(&body, own).attributes);
-        let job = Transfer { direction, ..job() };
+        let (message, job) = match direction {
+            Direction::Move => (received(0, &body, with_attributes(&body, own).attributes), job()),
+            Direction::Replay => {
+                // In the overflow queue, a message has room for its provenance.
+                let mut attributes = with_attributes(&body, own.min(MAX_MESSAGE_ATTRIBUTES - 1))
+                    .attributes;
+                attributes.extend(moved_from(&body, SOURCE, 0, 0).attributes);
+                let replay = Transfer {
+                    direction,
+                    from: OVERFLOW.into(),
+                    to: SOURCE.into(),
+                    ..job()
+                };
+                (received(0, &body, attributes), replay)
+            }
+        };
         match prepare(&message, &job, at(0)) {
             Prepared::Send(copy) => {
-                prop_assert!(own < MAX_MESSAGE_ATTRIBUTES);
                 prop_assert_eq!(&copy.body, &body);
                 prop_assert!(copy.attributes.len() <= MAX_MESSAGE_ATTRIBUTES);
-                for (name, value) in &message.attributes {
+                for (name, value) in message.attributes.iter().filter(|(n, _)| !n.starts_with("floodgate-")) {
                     prop_assert_eq!(copy.attributes.get(name), Some(value));
                 }
                 prop_assert!(copy.attributes.contains_key(direction.attribute()));
             }
-            Prepared::Unmovable => prop_assert_eq!(own, MAX_MESSAGE_ATTRIBUTES),
+            Prepared::Unmovable(_) => {
+                prop_assert_eq!(direction, Direction::Move);
+                prop_assert_eq!(own, MAX_MESSAGE_ATTRIBUTES);
+            }
+            Prepared::DeadLetter(cause) => prop_assert!(false, "a provenanced copy goes through: {cause:?}"),
         }
     }
 
@@ -228,8 +270,10 @@ proptest! {
                 let closed = matches!(phase, Phase::Closed { .. });
                 prop_assert!(closed && !dry_run);
                 prop_assert!(elapsed >= REPLAY_AFTER_SECS);
-                prop_assert!(source.is_some_and(|s| s <= CEILING));
+                let visible = source.unwrap_or(u64::MAX);
+                prop_assert!(visible < CEILING);
                 prop_assert!(count >= 1 && count <= u64::from(budget).min(overflow.unwrap_or(0)));
+                prop_assert!(count <= CEILING - visible, "replay stays within the headroom");
             }
             Plan::Move { count, .. } => {
                 let tripped = matches!(
@@ -285,7 +329,7 @@ proptest! {
 
         prop_assert_eq!(
             tally.received,
-            tally.transferred + tally.send_failed + tally.unmovable
+            tally.transferred + tally.send_failed + tally.unmovable + tally.dead_lettered
         );
         prop_assert!(tally.received <= count);
         prop_assert!(tally.delete_failed <= tally.transferred);
@@ -358,7 +402,7 @@ proptest! {
         aws.add_queue(SOURCE);
         aws.add_queue(OVERFLOW);
         let mut all = bodies("parked", parked);
-        aws.push_bodies(OVERFLOW, all.clone());
+        park(&aws, &all);
         let recorder = MemoryRecorder::default();
         let ctx = Context { ports: &aws, retry: &RetryPolicy::NONE, recorder: &recorder };
         let rt = runtime();
@@ -369,13 +413,7 @@ proptest! {
             all.extend(arriving);
             now += TimeDelta::seconds(gap);
             let state = CircuitState { phase, override_: None, dry_run: false, pending: false };
-            let source = rt.block_on(async {
-                use breaker::ports::Queues;
-                aws.queue_depth(SOURCE).await.ok()
-            });
-            let report = rt
-                .block_on(breaker::overflow::run(ctx, circuit, &state, source, now, breaker::reconcile::Budget::for_next(std::time::Duration::from_hours(1))))
-                .expect("the circuit has overflow");
+            let report = overflow_step(&rt, ctx, circuit, &state, now);
             let closed_long_enough =
                 matches!(phase, Phase::Closed { since } if now - since >= TimeDelta::seconds(REPLAY_AFTER_SECS));
             if !closed_long_enough {
@@ -394,5 +432,204 @@ proptest! {
             .collect();
         everything.sort();
         prop_assert_eq!(everything, sorted(all), "each message exactly once");
+    }
+}
+
+/// One message of a random run: its body size, its own attributes, how often its consumer
+/// already failed it, and where it starts.
+#[derive(Debug, Clone)]
+struct Seed {
+    size: usize,
+    own: usize,
+    receives: u32,
+    start: Start,
+}
+
+/// Where a message starts: the source, or the overflow queue with what a move recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    Source,
+    /// Moved from this circuit's source, replayed `replays` times, after `receives`
+    /// deliveries in the source.
+    Parked {
+        replays: u32,
+        receives: u32,
+    },
+    /// Moved from another circuit's source.
+    Foreign,
+    /// In the overflow queue without provenance.
+    Bare,
+}
+
+fn seed(max_receives: u32) -> impl Strategy<Value = Seed> {
+    let size = prop_oneof![4 => 20usize..200, 1 => 900usize..1100, 1 => 1900usize..2100];
+    let start = prop_oneof![
+        6 => Just(Start::Source),
+        3 => (0u32..=4, 0u32..=max_receives + 1)
+            .prop_map(|(replays, receives)| Start::Parked { replays, receives }),
+        1 => Just(Start::Foreign),
+        1 => Just(Start::Bare),
+    ];
+    // Receive counts a live message can have: below maxReceiveCount, or its next receive
+    // would be redriven whoever made it.
+    (size, attribute_count(), 0..max_receives, start).prop_map(|(size, own, receives, start)| {
+        Seed {
+            size,
+            own,
+            receives,
+            start,
+        }
+    })
+}
+
+/// What happens between two invocations.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    /// The circuit is Open: moves.
+    Open,
+    /// The circuit has been Closed long enough: replays.
+    Closed,
+    /// Its consumer takes everything in the source.
+    Consume,
+}
+
+fn step() -> impl Strategy<Value = (Step, u64)> {
+    let kind =
+        prop_oneof![3 => Just(Step::Open), 3 => Just(Step::Closed), 1 => Just(Step::Consume)];
+    // Minutes between invocations: one to an hour.
+    (kind, prop_oneof![Just(1u64), Just(15), Just(60)])
+}
+
+const OTHER_SOURCE: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/payments";
+
+proptest! {
+    /// Random runs of up to eight invocations (at most eight hours of virtual time) over a
+    /// source with a redrive policy, queues with random size limits, messages of random sizes,
+    /// attributes and receive counts, some parked in the overflow queue with any provenance or
+    /// none, and random entry faults on every batch call: every message is in the source, the
+    /// overflow queue, the DLQ or consumed — and every DLQ arrival was sent there by the
+    /// controller with its reason; none was redriven by SQS because the controller received
+    /// it. Messages tagged as moved from another source are never replayed to this one.
+    ///
+    /// The horizon is what the controller can promise: a message it cannot place at its last
+    /// delivery, and that cannot carry a reason either (ten attributes of its own, or a DLQ
+    /// send that failed too), is hidden for `LAST_DELIVERY_HOLD` (11 h) so its next receive
+    /// is its consumer's; SQS then redrives it at that receive, and nothing is lost. Only a
+    /// failed visibility change (the hold itself) can bring such a message back to the
+    /// controller sooner; the property allows a redrive only then (and nothing is lost).
+    #[test]
+    fn over_random_moves_and_replays_nothing_is_lost_and_nothing_is_redriven_by_the_controller(
+        (max_receives, seeds) in (2u32..=6)
+            .prop_flat_map(|m| (Just(m), prop::collection::vec(seed(m), 0..=40))),
+        overflow_max in prop_oneof![Just(1024usize), Just(2048), Just(breaker::ports::MAX_MESSAGE_SIZE)],
+        source_max in prop_oneof![Just(2048usize), Just(breaker::ports::MAX_MESSAGE_SIZE)],
+        steps in prop::collection::vec(step(), 1..=8),
+        send_faults in prop::collection::vec(entry_fault(), 0..=30),
+        delete_faults in prop::collection::vec(entry_fault(), 0..=20),
+        visibility_faults in prop::collection::vec(entry_fault(), 0..=10),
+    ) {
+        let config = config_with(|o| {
+            o["ceiling"] = 5.into();
+            o["max_moves_per_invocation"] = 15.into();
+            o["max_replays_per_invocation"] = 15.into();
+            o["max_replays_per_message"] = 3.into();
+        });
+        let circuit = &config.circuits()[0];
+        let aws = FakeAws::new();
+        aws.add_queue(OVERFLOW);
+        aws.set_redrive(SOURCE, DLQ, max_receives);
+        let sized = |queue: &str, max: usize| breaker::ports::QueueAttributes {
+            maximum_message_size: max,
+            ..aws.queue_config(queue)
+        };
+        aws.configure_queue(SOURCE, sized(SOURCE, source_max));
+        aws.configure_queue(OVERFLOW, sized(OVERFLOW, overflow_max));
+        let mut all = Vec::new();
+        for (i, seed) in seeds.iter().enumerate() {
+            let tag = format!("{i:03}{:?}", seed.start);
+            let pad = seed.size.min(source_max.saturating_sub(400)).saturating_sub(tag.len());
+            let body = format!("{tag}{}", "x".repeat(pad));
+            let mut message = with_attributes(&body, seed.own);
+            let provenance = match seed.start {
+                Start::Source => {
+                    aws.push_received(SOURCE, [message], seed.receives);
+                    all.push(body);
+                    continue;
+                }
+                Start::Parked { replays, receives } => Some((SOURCE, replays, receives)),
+                Start::Foreign => Some((OTHER_SOURCE, 0, 0)),
+                Start::Bare => None,
+            };
+            if let Some((from, replays, receives)) = provenance {
+                if seed.own >= MAX_MESSAGE_ATTRIBUTES {
+                    continue; // a move could not have given it a provenance
+                }
+                let moved = moved_from(&body, from, replays, receives);
+                message.attributes.extend(moved.attributes);
+            }
+            aws.push_messages(OVERFLOW, [message]);
+            all.push(body);
+        }
+        aws.fail_entries("SendMessageBatch", send_faults);
+        aws.fail_entries("DeleteMessageBatch", delete_faults.clone());
+        aws.fail_entries("ChangeMessageVisibilityBatch", visibility_faults.clone());
+        let recorder = MemoryRecorder::default();
+        let ctx = Context { ports: &aws, retry: &RETRY, recorder: &recorder };
+        let rt = runtime();
+        let mut now = at(0);
+        let mut consumed: Vec<String> = Vec::new();
+        for (kind, minutes) in steps {
+            let phase = match kind {
+                Step::Open => Phase::Open { since: now, trips: 1 },
+                Step::Closed => Phase::Closed { since: now - TimeDelta::hours(1) },
+                Step::Consume => {
+                    consumed.extend(aws.consume_all(SOURCE).into_iter().map(|m| m.body));
+                    continue;
+                }
+            };
+            let state = CircuitState { phase, override_: None, dry_run: false, pending: false };
+            let report = overflow_step(&rt, ctx, circuit, &state, now);
+            prop_assert!(report.replayed == 0 || matches!(kind, Step::Closed));
+            prop_assert!(report.moved == 0 || matches!(kind, Step::Open));
+            aws.advance(Duration::from_secs(minutes * 60));
+            now += TimeDelta::minutes(i64::try_from(minutes).unwrap_or(0));
+        }
+        // Every hold runs out; nobody receives any more.
+        aws.advance(Duration::from_hours(13));
+
+        let dead = aws.all_messages(DLQ);
+        let (redriven, tagged): (Vec<_>, Vec<_>) =
+            dead.iter().partition(|m| m.redriven_from.is_some());
+        for message in &tagged {
+            prop_assert!(
+                message.attributes.contains_key(DEAD_LETTER_ATTRIBUTE),
+                "a DLQ arrival without its reason: {}", message.body
+            );
+        }
+        // The one way the controller's receives can still end in a redrive: a message it
+        // received at its last delivery and could neither place nor tag (ten attributes of
+        // its own, or a copy whose original it failed to delete) is held for 11 h so its next
+        // receive is its consumer's; when that hold itself fails, it reappears within minutes
+        // and the next receive is the redrive. So a redrive needs a failed visibility change.
+        let hold_failed = visibility_faults.iter().any(|f| *f != EntryFault::Succeed);
+        prop_assert!(
+            redriven.is_empty() || hold_failed,
+            "redriven by the controller's receives: {:?}",
+            redriven.iter().map(|m| &m.body).collect::<Vec<_>>()
+        );
+        let in_source = aws.all_messages(SOURCE);
+        for message in in_source.iter().map(|m| &m.body).chain(&consumed) {
+            prop_assert!(!message.contains("Foreign"), "replayed to the wrong source: {message}");
+        }
+        let mut everything: Vec<String> = in_source
+            .into_iter()
+            .chain(aws.all_messages(OVERFLOW))
+            .chain(dead)
+            .map(|m| m.body)
+            .chain(consumed)
+            .collect();
+        everything.sort();
+        everything.dedup();
+        prop_assert_eq!(everything, sorted(all), "no message lost");
     }
 }

@@ -13,13 +13,15 @@ use overflow_support::*;
 use tokio::time::Instant;
 
 /// A circuit that tripped at `t0 + 600` and moved `n` messages to its overflow queue (the
-/// fake receives oldest first, so exactly those), leaving the ceiling's worth of filler.
+/// fake receives oldest first, so exactly those); its consumer then took the ceiling's worth
+/// of filler left in the source.
 async fn with_parked(n: usize) -> (Harness, Vec<String>) {
     let h = Harness::settled().await;
     let parked = bodies("parked", n);
     h.aws().push_bodies(SOURCE, parked.clone());
     h.aws().push_bodies(SOURCE, bodies("filler", CEILING_COUNT));
     h.trip(600).await;
+    assert_eq!(h.aws().consume_all(SOURCE).len(), CEILING_COUNT);
     assert_eq!(
         h.bodies_in(OVERFLOW),
         sorted(parked.clone()),
@@ -32,7 +34,7 @@ async fn with_parked(n: usize) -> (Harness, Vec<String>) {
 
 #[tokio::test]
 async fn replay_waits_for_replay_after_in_closed_then_sends_the_overflow_back() {
-    let (h, parked) = with_parked(25).await;
+    let (h, parked) = with_parked(15).await;
     // Force-close at t0 + 700: Closed since then.
     let closed = h
         .controller
@@ -54,14 +56,14 @@ async fn replay_waits_for_replay_after_in_closed_then_sends_the_overflow_back() 
             at(700 + REPLAY_AFTER_SECS).to_rfc3339()
         )
     );
-    assert_eq!(h.aws().all_messages(OVERFLOW).len(), 25);
+    assert_eq!(h.aws().all_messages(OVERFLOW).len(), 15);
     h.metrics();
 
     let due = h.tick(at(700 + REPLAY_AFTER_SECS)).await;
     let overflow = report(&due);
     assert_eq!(overflow.action, OverflowAction::Replay);
-    assert_eq!((overflow.planned, overflow.replayed), (25, 25));
-    assert_eq!(overflow.overflow_depth, Some(25));
+    assert_eq!((overflow.planned, overflow.replayed), (15, 15));
+    assert_eq!(overflow.overflow_depth, Some(15));
     assert!(h.aws().all_messages(OVERFLOW).is_empty());
     let back = h.aws().all_messages(SOURCE);
     for body in &parked {
@@ -76,31 +78,35 @@ async fn replay_waits_for_replay_after_in_closed_then_sends_the_overflow_back() 
         assert_eq!(record.hops, 2);
         assert!(!message.attributes.contains_key(MOVED_ATTRIBUTE));
     }
-    assert_eq!(h.overflow_metrics()["Replayed"], 25);
+    assert_eq!(h.overflow_metrics()["Replayed"], 15);
 }
 
 #[tokio::test]
 async fn replay_is_bounded_per_invocation() {
     let config = config_with(|o| o["max_replays_per_invocation"] = 10.into());
     let h = Harness::settled_with(config).await;
-    h.aws().push_bodies(OVERFLOW, bodies("parked", 25));
+    park(h.aws(), &bodies("parked", 25));
 
     let first = h.tick(at(REPLAY_AFTER_SECS)).await;
     assert_eq!((report(&first).planned, report(&first).replayed), (10, 10));
     assert_eq!(h.aws().all_messages(OVERFLOW).len(), 15);
+    // The consumer keeps up: the source has its headroom again at every tick.
+    let mut consumed = h.aws().consume_all(SOURCE).len();
     let second = h.tick(at(REPLAY_AFTER_SECS + 60)).await;
     assert_eq!(report(&second).replayed, 10);
+    consumed += h.aws().consume_all(SOURCE).len();
     let third = h.tick(at(REPLAY_AFTER_SECS + 120)).await;
     assert_eq!(report(&third).replayed, 5);
+    consumed += h.aws().consume_all(SOURCE).len();
     let fourth = h.tick(at(REPLAY_AFTER_SECS + 180)).await;
     assert_eq!(report(&fourth).reason, "closed: overflow queue empty");
-    assert_eq!(h.aws().all_messages(SOURCE).len(), 25);
+    assert_eq!(consumed, 25);
 }
 
 #[tokio::test]
 async fn replay_waits_while_the_source_is_over_its_ceiling() {
     let h = Harness::settled().await;
-    h.aws().push_bodies(OVERFLOW, bodies("parked", 5));
+    park(h.aws(), &bodies("parked", 5));
     h.aws()
         .push_bodies(SOURCE, bodies("backlog", CEILING_COUNT + 1));
 
@@ -117,7 +123,7 @@ async fn replay_waits_while_the_source_is_over_its_ceiling() {
 #[tokio::test]
 async fn a_trip_in_the_same_invocation_moves_instead_of_replaying() {
     let h = Harness::settled().await;
-    h.aws().push_bodies(OVERFLOW, bodies("parked", 5));
+    park(h.aws(), &bodies("parked", 5));
     h.aws().push_bodies(SOURCE, bodies("flood", 30));
 
     let response = h.trip(REPLAY_AFTER_SECS + 60).await;
@@ -135,7 +141,7 @@ async fn ramping_neither_moves_nor_replays() {
     let h = Harness::settled().await;
     h.trip(600).await;
     h.aws().set_alarm(ERRORS, AlarmState::Ok, at(610));
-    h.aws().push_bodies(OVERFLOW, bodies("parked", 5));
+    park(h.aws(), &bodies("parked", 5));
     h.aws().push_bodies(SOURCE, bodies("flood", 40));
     // Walk the circuit forward until it ramps.
     let mut now = 620;
@@ -161,10 +167,11 @@ async fn an_alarm_firing_mid_replay_stops_it_at_the_next_recheck() {
     let config = config_with(|o| {
         o["replay_rate_per_sec"] = 10.into();
         o["max_replays_per_invocation"] = 100.into();
+        o["ceiling"] = 1000.into();
     });
     let h = Harness::settled_with(config).await;
     let parked = bodies("parked", 100);
-    h.aws().push_bodies(OVERFLOW, parked.clone());
+    park(h.aws(), &parked);
     // The third send of the replay comes with the errors alarm firing.
     h.aws().set_alarm_on_call(
         "SendMessageBatch",
@@ -206,8 +213,8 @@ async fn an_alarm_firing_mid_replay_stops_it_at_the_next_recheck() {
 #[tokio::test(start_paused = true)]
 async fn alarms_are_reread_at_most_once_per_recheck_interval() {
     // 3000 per second: 100 messages take a third of a second, under one recheck interval.
-    let h = Harness::settled().await;
-    h.aws().push_bodies(OVERFLOW, bodies("parked", 100));
+    let h = Harness::settled_with(config_with(|o| o["ceiling"] = 1000.into())).await;
+    park(h.aws(), &bodies("parked", 100));
 
     let response = h.tick(at(REPLAY_AFTER_SECS)).await;
 

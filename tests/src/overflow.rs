@@ -20,9 +20,10 @@ use aws_sdk_sqs::types::{
 use breaker::aws::AwsPorts;
 use breaker::config::Circuit;
 use breaker::fake::MemoryRecorder;
-use breaker::overflow::{Direction, Pacer, Provenance, Tally, Transfer, run, transfer};
+use breaker::overflow::batch::MOVED_ATTRIBUTE;
+use breaker::overflow::{Direction, Limits, Pacer, Provenance, Tally, Transfer, run, transfer};
 use breaker::policy::{CircuitState, Phase};
-use breaker::ports::{Ports, Queues};
+use breaker::ports::{MessageAttribute, OutgoingMessage, Ports, Queues};
 use breaker::protocol::OverflowReport;
 use breaker::reconcile::Context;
 use breaker::retry::RetryPolicy;
@@ -274,7 +275,8 @@ impl OverflowBed {
     }
 
     /// A move from the source to the overflow queue as the step makes it, but with the given
-    /// visibility timeouts: short ones let a test see the messages it left hidden again.
+    /// visibility timeouts (short ones let a test see the messages it left hidden again) and
+    /// without the queues' limits (so SQS itself judges every send).
     pub fn move_job(&self, in_flight: Duration, hold: Duration) -> Transfer {
         Transfer {
             circuit: self.circuit().name().to_owned(),
@@ -284,7 +286,66 @@ impl OverflowBed {
             reason: "test".to_owned(),
             in_flight,
             hold,
+            limits: Limits::default(),
         }
+    }
+
+    /// Puts `n` distinct messages into the overflow queue as a move from the source leaves
+    /// them (their provenance recording `replays` replays and `receives` deliveries in the
+    /// source), through `breaker`'s adapter; returns their bodies.
+    ///
+    /// # Errors
+    /// [`HarnessError::Aws`] when SQS refuses.
+    pub async fn park(
+        &self,
+        n: usize,
+        replays: u32,
+        receives: u32,
+    ) -> Result<Vec<String>, HarnessError> {
+        let parked = bodies(&format!("{}-parked", self.overflow.name), n);
+        for chunk in parked.chunks(10) {
+            let messages: Vec<OutgoingMessage> = chunk
+                .iter()
+                .map(|body| {
+                    let provenance = Provenance {
+                        circuit: self.circuit().name().to_owned(),
+                        from: self.source.url.clone(),
+                        to: self.overflow.url.clone(),
+                        at: Utc::now(),
+                        reason: "parked by the test".to_owned(),
+                        message_id: "m-test".to_owned(),
+                        sent_at: None,
+                        hops: 1 + 2 * replays,
+                        replays,
+                        receives,
+                        cause: None,
+                    };
+                    let mut message = OutgoingMessage::new(body.clone());
+                    message.attributes.insert(
+                        MOVED_ATTRIBUTE.to_owned(),
+                        MessageAttribute::string(
+                            serde_json::to_string(&provenance).unwrap_or_default(),
+                        ),
+                    );
+                    message
+                })
+                .collect();
+            let results = self
+                .ports
+                .send_messages(&self.overflow.url, &messages)
+                .await
+                .map_err(|e| HarnessError::Aws {
+                    call: "SendMessageBatch",
+                    cause: e.to_string(),
+                })?;
+            if let Some(Err(error)) = results.iter().find(|r| r.is_err()) {
+                return Err(HarnessError::Aws {
+                    call: "SendMessageBatch",
+                    cause: format!("{error:?}"),
+                });
+            }
+        }
+        Ok(parked)
     }
 
     /// [`breaker::overflow::transfer`] of up to `count` messages through `ports`, unpaced,

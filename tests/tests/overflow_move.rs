@@ -83,22 +83,25 @@ async fn an_open_circuit_moves_exactly_the_excess_and_loses_nothing() {
 #[tokio::test]
 #[ignore = "needs LocalStack: run with make test"]
 async fn moved_messages_keep_their_string_number_and_binary_attributes_and_trace_header() {
-    let bed = OverflowBed::deploy(BedSpec::new("ovf-attrs").overflow("ceiling", 0))
+    // Ceiling 1 and two such messages: one is moved (whichever SQS returns first).
+    let bed = OverflowBed::deploy(BedSpec::new("ovf-attrs").overflow("ceiling", 1))
         .await
         .expect("bed");
     let trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1";
-    bed.send_with_attributes(
-        r#"{"order":42}"#,
-        &[
-            ("kind", "String", "order"),
-            ("amount", "Number", "12.50"),
-            ("blob", "Binary", "\u{1}\u{2}\u{3}"),
-            ("region", "String.custom", "eu"),
-        ],
-        Some(trace),
-    )
-    .await
-    .expect("send");
+    for _ in 0..2 {
+        bed.send_with_attributes(
+            r#"{"order":42}"#,
+            &[
+                ("kind", "String", "order"),
+                ("amount", "Number", "12.50"),
+                ("blob", "Binary", "\u{1}\u{2}\u{3}"),
+                ("region", "String.custom", "eu"),
+            ],
+            Some(trace),
+        )
+        .await
+        .expect("send");
+    }
     let now = Utc::now();
 
     let report = bed.run(&bed.ports, &open_since(now), now).await;

@@ -28,10 +28,12 @@ fn overflow_of(response: &Response) -> &OverflowReport {
 #[tokio::test]
 #[ignore = "needs LocalStack: run with make test"]
 async fn a_circuit_closed_long_enough_replays_its_overflow_to_the_source() {
-    let bed = OverflowBed::deploy(BedSpec::new("ovf-replay").overflow("ceiling", 0))
+    // Ceiling 30: the excess of 53 is moved, and the consumer takes the 30 left, so the
+    // replay has the headroom for all 23.
+    let bed = OverflowBed::deploy(BedSpec::new("ovf-replay").overflow("ceiling", 30))
         .await
         .expect("bed");
-    let (sent, _) = bed.fill(&bed.source, 23).await.expect("send");
+    let (all, _) = bed.fill(&bed.source, 53).await.expect("send");
     let tripped_at = Utc::now();
     let moved = bed
         .run(
@@ -44,6 +46,18 @@ async fn a_circuit_closed_long_enough_replays_its_overflow_to_the_source() {
         )
         .await;
     assert_eq!(moved.moved, 23, "{moved:?}");
+    let kept = bed
+        .drain(&bed.source, DRAIN)
+        .await
+        .expect("the consumer's share");
+    assert_eq!(kept.len(), 30);
+    let kept = body_multiset(kept.iter().filter_map(|m| m.body()));
+    let sent: Vec<String> = all
+        .iter()
+        .filter(|b| !kept.contains(&body_multiset([b.as_str()])[0]))
+        .cloned()
+        .collect();
+    assert_eq!(sent.len(), 23);
 
     // Closed for 59 s: not yet (replay_after_secs is 60).
     let closed_at = Utc::now();
@@ -92,12 +106,13 @@ async fn an_alarm_firing_mid_replay_stops_it_and_nothing_is_lost() {
     // 20 per second: 300 messages would take 15 s.
     let bed = OverflowBed::deploy(
         BedSpec::new("ovf-stop")
+            .overflow("ceiling", 1000)
             .overflow("replay_rate_per_sec", 20)
             .overflow("max_replays_per_invocation", 300),
     )
     .await
     .expect("bed");
-    let (parked, _) = bed.fill(&bed.overflow, 300).await.expect("park");
+    let parked = bed.park(300, 0, 0).await.expect("park");
     let now = Utc::now();
     let closed = in_phase(Phase::Closed {
         since: now - TimeDelta::hours(1),
@@ -154,7 +169,7 @@ async fn handle(
 #[tokio::test]
 #[ignore = "needs LocalStack: run with make test"]
 async fn through_reconcile_a_trip_moves_the_excess_and_a_close_replays_it_to_the_consumer() {
-    let bed = OverflowBed::deploy(BedSpec::new("ovf-e2e").overflow("ceiling", 5).consumer())
+    let bed = OverflowBed::deploy(BedSpec::new("ovf-e2e").overflow("ceiling", 25).consumer())
         .await
         .expect("bed");
     let consumer = bed.consumer.clone().expect("a consumer");
@@ -191,7 +206,7 @@ async fn through_reconcile_a_trip_moves_the_excess_and_a_close_replays_it_to_the
     .expect("disabled");
 
     // A flood while the consumer is stopped: the next reconcile moves all but the ceiling.
-    let (sent, _) = bed.fill(&bed.source, 30).await.expect("send");
+    let (sent, _) = bed.fill(&bed.source, 50).await.expect("send");
     let moved = handle(&controller, tick.clone(), Utc::now()).await;
     let report = overflow_of(&moved);
     assert_eq!(report.action, OverflowAction::Move, "{report:?}");
@@ -211,6 +226,22 @@ async fn through_reconcile_a_trip_moves_the_excess_and_a_close_replays_it_to_the
     assert_eq!(closed.circuits[0].state, PhaseName::Closed);
     assert_eq!(overflow_of(&closed).action, OverflowAction::Idle);
 
+    // Replay refills the source only up to its ceiling: let the consumer take what it has.
+    wait_for(
+        "the consumer to empty the source",
+        Duration::from_mins(1),
+        || async {
+            let (visible, _) = bed.aws.queue_depth(&bed.source).await?;
+            Ok(if visible == 0 {
+                Check::Done(())
+            } else {
+                Check::NotYet(format!("{visible} visible"))
+            })
+        },
+    )
+    .await
+    .expect("source drained");
+
     // Once Closed for replay_after_secs (60, passed in as time), the overflow comes back.
     let replayed = handle(&controller, tick, closed_at + TimeDelta::seconds(61)).await;
     let report = overflow_of(&replayed);
@@ -219,7 +250,7 @@ async fn through_reconcile_a_trip_moves_the_excess_and_a_close_replays_it_to_the
 
     let processed = bed
         .aws
-        .read_ledger(&consumer.ledger, 30, Duration::from_secs(90))
+        .read_ledger(&consumer.ledger, 50, Duration::from_mins(2))
         .await
         .expect("the consumer processes every message");
     let processed_bodies: Vec<&str> = processed

@@ -1,5 +1,7 @@
-//! SQS: the source queue's depth, and the message calls of the overflow (receive, send, delete,
-//! change visibility — each in batches of up to 10, with per-entry results).
+//! SQS: the source queue's depth, the queue configuration the overflow relies on (size limit,
+//! retention, redrive policy, and the DLQ's URL), and the message calls of the overflow
+//! (receive, send, delete, change visibility — each in batches of up to 10, with per-entry
+//! results).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -19,7 +21,7 @@ use super::fault::from_sdk;
 use crate::error::{AwsFault, Error, bounded};
 use crate::ports::{
     AttributeValue, EntryError, EntryResult, MAX_BATCH_ENTRIES, MessageAttribute, OutgoingMessage,
-    Queues, ReceivedMessage,
+    QueueAttributes, Queues, ReceivedMessage, RedrivePolicy,
 };
 use crate::protocol::QueueStatus;
 
@@ -55,6 +57,42 @@ impl Queues for AwsPorts {
             visible: count(QueueAttributeName::ApproximateNumberOfMessages)?,
             in_flight: count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)?,
         })
+    }
+
+    async fn queue_attributes(&self, queue_url: &str) -> Result<QueueAttributes, Error> {
+        const OP: &str = "GetQueueAttributes";
+        let out = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(QueueAttributeName::MaximumMessageSize)
+            .attribute_names(QueueAttributeName::MessageRetentionPeriod)
+            .attribute_names(QueueAttributeName::RedrivePolicy)
+            .send()
+            .await
+            .map_err(|e| from_sdk(OP, &e))?;
+        let get = |name: QueueAttributeName| out.attributes().and_then(|a| a.get(&name));
+        queue_attributes(
+            get(QueueAttributeName::MaximumMessageSize).map(String::as_str),
+            get(QueueAttributeName::MessageRetentionPeriod).map(String::as_str),
+            get(QueueAttributeName::RedrivePolicy).map(String::as_str),
+        )
+        .map_err(|reason| Error::aws(OP, AwsFault::Other, None, &reason))
+    }
+
+    async fn queue_url(&self, name: &str, owner: &str) -> Result<String, Error> {
+        const OP: &str = "GetQueueUrl";
+        let out = self
+            .sqs
+            .get_queue_url()
+            .queue_name(name)
+            .queue_owner_aws_account_id(owner)
+            .send()
+            .await
+            .map_err(|e| from_sdk(OP, &e))?;
+        out.queue_url()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::aws(OP, AwsFault::Other, None, "no QueueUrl"))
     }
 
     async fn receive_messages(
@@ -174,6 +212,54 @@ impl Queues for AwsPorts {
             out.failed(),
         ))
     }
+}
+
+/// The attributes as SQS spells them. A queue always has `MaximumMessageSize` and
+/// `MessageRetentionPeriod`; `RedrivePolicy` is absent (or empty) when none is set.
+fn queue_attributes(
+    maximum_message_size: Option<&str>,
+    retention: Option<&str>,
+    redrive: Option<&str>,
+) -> Result<QueueAttributes, String> {
+    let maximum_message_size = maximum_message_size
+        .ok_or("no MaximumMessageSize")?
+        .parse()
+        .map_err(|_| "MaximumMessageSize is not a byte count")?;
+    let retention = retention
+        .ok_or("no MessageRetentionPeriod")?
+        .parse()
+        .map(Duration::from_secs)
+        .map_err(|_| "MessageRetentionPeriod is not a number of seconds")?;
+    let redrive = match redrive.map(str::trim) {
+        None | Some("") => None,
+        Some(json) => Some(redrive_policy(json)?),
+    };
+    Ok(QueueAttributes {
+        maximum_message_size,
+        retention,
+        redrive,
+    })
+}
+
+/// `{"deadLetterTargetArn": "...", "maxReceiveCount": 5}`; SQS has been seen to write the
+/// count as a number and as a string, so both are read.
+fn redrive_policy(json: &str) -> Result<RedrivePolicy, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("RedrivePolicy is not JSON: {e}"))?;
+    let arn = value["deadLetterTargetArn"]
+        .as_str()
+        .ok_or("RedrivePolicy has no deadLetterTargetArn")?;
+    let count = match &value["maxReceiveCount"] {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+    .and_then(|n| u32::try_from(n).ok())
+    .ok_or("RedrivePolicy has no maxReceiveCount")?;
+    Ok(RedrivePolicy {
+        dead_letter_target_arn: arn.to_owned(),
+        max_receive_count: count,
+    })
 }
 
 fn count_i32(n: usize) -> i32 {
@@ -329,6 +415,33 @@ mod tests {
             .sender_fault(sender_fault)
             .build()
             .unwrap()
+    }
+
+    #[test]
+    fn queue_attributes_read_size_retention_and_either_spelling_of_the_redrive_count() {
+        let arn = "arn:aws:sqs:us-east-1:123456789012:orders-dlq";
+        let number = format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":5}}"#);
+        let got = queue_attributes(Some("1048576"), Some("1209600"), Some(&number)).unwrap();
+        assert_eq!(got.maximum_message_size, 1_048_576);
+        assert_eq!(got.retention, Duration::from_hours(336));
+        assert_eq!(
+            got.redrive,
+            Some(RedrivePolicy {
+                dead_letter_target_arn: arn.to_owned(),
+                max_receive_count: 5
+            })
+        );
+        let string = format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":"7"}}"#);
+        let got = queue_attributes(Some("1024"), Some("60"), Some(&string)).unwrap();
+        assert_eq!(got.redrive.map(|r| r.max_receive_count), Some(7));
+        assert_eq!(
+            queue_attributes(Some("1024"), Some("60"), None)
+                .unwrap()
+                .redrive,
+            None
+        );
+        assert!(queue_attributes(None, Some("60"), None).is_err());
+        assert!(queue_attributes(Some("1024"), Some("60"), Some("{}")).is_err());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::EntryFault;
 use crate::error::Error;
 use crate::ports::{
     AlarmDescription, Alarms, Concurrency, EntryResult, EventSourceMappings, Mapping,
-    MappingUpdate, OutgoingMessage, Queues, ReceivedMessage,
+    MappingUpdate, OutgoingMessage, QueueAttributes, Queues, ReceivedMessage,
 };
 use crate::protocol::QueueStatus;
 
@@ -146,6 +146,14 @@ impl<P: Alarms + Send> Alarms for Faulty<P> {
 impl<P: Queues + Send> Queues for Faulty<P> {
     async fn queue_depth(&self, queue_url: &str) -> Result<QueueStatus, Error> {
         self.inner.queue_depth(queue_url).await
+    }
+
+    async fn queue_attributes(&self, queue_url: &str) -> Result<QueueAttributes, Error> {
+        self.inner.queue_attributes(queue_url).await
+    }
+
+    async fn queue_url(&self, name: &str, owner: &str) -> Result<String, Error> {
+        self.inner.queue_url(name, owner).await
     }
 
     async fn receive_messages(

@@ -39,7 +39,7 @@ pub enum Idle {
     OverflowUnknown,
     /// Closed long enough, and the overflow queue is empty.
     OverflowEmpty,
-    /// Closed long enough, but the source holds more than its ceiling: replay waits for the
+    /// Closed long enough, but the source holds its ceiling or more: replay waits for the
     /// consumer to catch up rather than feed the backlog that made it trip.
     SourceOverCeiling {
         /// Visible messages in the source (`None` when unreadable).
@@ -67,7 +67,8 @@ pub enum Plan {
     },
     /// Replay `count` messages from the overflow queue to the source.
     Replay {
-        /// How many: the overflow queue's depth, at most the per-invocation budget.
+        /// How many: the overflow queue's depth, at most the per-invocation budget and the
+        /// source's headroom below its ceiling.
         count: u64,
         /// Visible messages in the overflow queue.
         overflow: u64,
@@ -94,9 +95,11 @@ impl Plan {
 ///   is held back on purpose, so a source growing past the ceiling would otherwise only grow.
 ///   The count is the excess over the ceiling, at most `max_moves_per_invocation`.
 /// - **Replay** happens once the circuit has been Closed for `replay_after`, and only while
-///   the source is at or under its ceiling. The count is the overflow queue's depth, at most
-///   `max_replays_per_invocation`. Any other phase — including a trip in this very
-///   invocation — means no replay.
+///   the source is under its ceiling. The count is the overflow queue's depth, at most
+///   `max_replays_per_invocation` and at most the headroom `ceiling - visible`: replay never
+///   refills the source past the level that makes the circuit move messages out again, so it
+///   cannot push the source back over and flap the circuit. Any other phase — including a
+///   trip in this very invocation — means no replay.
 /// - **Nothing** in Ramping (recovering: the consumer drains the source itself, and replay
 ///   waits for Closed) and in dry-run (which actuates nothing, messages included).
 pub fn plan(
@@ -147,8 +150,10 @@ pub fn plan(
                 return Plan::Idle(Idle::OverflowEmpty);
             }
             match source_visible {
-                Some(visible) if visible <= ceiling => Plan::Replay {
-                    count: overflow.min(u64::from(config.max_replays_per_invocation().get())),
+                Some(visible) if visible < ceiling => Plan::Replay {
+                    count: overflow
+                        .min(u64::from(config.max_replays_per_invocation().get()))
+                        .min(ceiling - visible),
                     overflow,
                     closed_since: since,
                 },
@@ -181,7 +186,8 @@ impl fmt::Display for Plan {
             Self::Idle(Idle::SourceOverCeiling { visible, ceiling }) => match visible {
                 Some(v) => write!(
                     f,
-                    "closed: replay waits, source has {v} visible over ceiling {ceiling}"
+                    "closed: replay waits, source has {v} visible {} ceiling {ceiling}",
+                    if v > ceiling { "over" } else { "at" }
                 ),
                 None => f.write_str("closed: replay waits, source depth unknown"),
             },

@@ -1,5 +1,6 @@
-//! The transfer loop: receive a batch, send copies, delete what was sent, release or hold the
-//! rest — at a limited rate, up to a count, and stopping early when told to.
+//! The transfer loop: receive a batch, send copies (and what must not stay, with its reason,
+//! to the circuit's DLQ), delete what was sent, release or hold the rest — at a limited rate,
+//! up to a count, and stopping early when told to.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -8,7 +9,10 @@ use chrono::{DateTime, Utc};
 use governor::clock::Clock;
 use governor::{Quota, RateLimiter};
 
-use super::batch::{MAX_BATCH_BYTES, Prepared, Settlement, Tally, Transfer, pack, prepare, settle};
+use super::batch::{
+    Fate, LAST_DELIVERY_HOLD, MAX_BATCH_BYTES, Prepared, Settlement, Tally, Transfer,
+    dead_letter_copy, deliveries_left, hold_for, pack, prepare, settle,
+};
 use crate::error::Error;
 use crate::ports::{EntryResult, MAX_BATCH_ENTRIES, OutgoingMessage, Queues, ReceivedMessage};
 use crate::retry::{RetryPolicy, retry};
@@ -101,9 +105,9 @@ impl Pacer {
 /// `retry`. Before each batch but the first, `stop` may end the transfer early with a reason.
 ///
 /// Per batch: receive (hidden for [`Transfer::in_flight`]), [`prepare`] copies, send them
-/// (split by [`pack`]), [`settle`], then delete the originals that were sent, make those whose
-/// send failed visible again at once, and hold back the unmovable and the refused for
-/// [`Transfer::hold`]. The transfer ends early when the queue answers empty, when a receive
+/// (split by [`pack`]), [`settle`], send what must go to the circuit's DLQ there with its
+/// reason, then delete the originals that were sent, make those whose send failed visible
+/// again at once, and hold back the unmovable and the refused as [`settle`] says. The transfer ends early when the queue answers empty, when a receive
 /// or a send fails on SQS's side (so a failing queue is not hammered, and messages are not
 /// received again and again), or when a delete call fails as a whole. It never fails: what
 /// went wrong is in [`Tally::stopped`] and the log.
@@ -169,78 +173,144 @@ async fn batch<Q: Queues + ?Sized>(
     tally: &mut Tally,
 ) -> Result<(), String> {
     let prepared: Vec<Prepared> = received.iter().map(|m| prepare(m, transfer, now)).collect();
-    let (results, send_error) = send(ports, retry_policy, &transfer.to, &prepared).await;
-    let settlement = settle(&prepared, &results);
-    tally.add(received.len(), &settlement);
+    let copies: Vec<(usize, OutgoingMessage)> = prepared
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| match p {
+            Prepared::Send(message) => Some((i, message.clone())),
+            Prepared::Unmovable(_) | Prepared::DeadLetter(_) => None,
+        })
+        .collect();
+    let (results, send_error) = send(ports, retry_policy, &transfer.to, &copies).await;
+    let results = by_index(received.len(), results);
+    let mut settlement = settle(&prepared, &results, received, transfer, now);
+    let dead_error = dead_letter(
+        ports,
+        retry_policy,
+        transfer,
+        received,
+        &mut settlement,
+        now,
+    )
+    .await;
+    tally.add(&prepared, &settlement);
     let handles = |indices: &[usize]| -> Vec<String> {
         indices
             .iter()
             .map(|&i| received[i].receipt_handle.clone())
             .collect()
     };
-    let delete_error = delete(
-        ports,
-        retry_policy,
-        transfer,
-        &handles(&settlement.delete),
-        tally,
-    )
-    .await;
-    change_visibility(
-        ports,
-        retry_policy,
-        transfer,
-        &handles(&settlement.release),
-        Duration::ZERO,
-    )
-    .await;
-    change_visibility(
-        ports,
-        retry_policy,
-        transfer,
-        &handles(&settlement.hold),
-        transfer.hold,
-    )
-    .await;
-    log_batch(transfer, received.len(), &settlement);
-    match (send_error, delete_error) {
+    let sent = settlement.delete();
+    let (undeleted, delete_error) =
+        delete(ports, retry_policy, transfer, &handles(&sent), tally).await;
+    // An original that could not be deleted is a duplicate of the copy just sent. Hidden
+    // only for the in-flight time, it would be received again soon, raising its receive
+    // count: it is held like a message that stays, so its last delivery is not the
+    // controller's.
+    let undeleted: Vec<usize> = undeleted.into_iter().map(|k| sent[k]).collect();
+    let mut visibility: Vec<(Duration, Vec<usize>)> = Vec::new();
+    for (i, fate) in settlement.fates.iter().enumerate() {
+        let timeout = match fate {
+            Fate::Release => Duration::ZERO,
+            Fate::Hold(hold) => *hold,
+            Fate::Sent | Fate::DeadLettered if undeleted.contains(&i) => hold_for(
+                deliveries_left(received[i].receive_count, transfer.limits.from_max_receives),
+                transfer.hold,
+                &received[i],
+                transfer.limits.from_retention,
+                now,
+            ),
+            Fate::Sent | Fate::DeadLettered | Fate::DeadLetter(_) => continue,
+        };
+        match visibility.iter_mut().find(|(t, _)| *t == timeout) {
+            Some((_, indices)) => indices.push(i),
+            None => visibility.push((timeout, vec![i])),
+        }
+    }
+    for (timeout, indices) in visibility {
+        change_visibility(ports, retry_policy, transfer, &handles(&indices), timeout).await;
+    }
+    log_batch(transfer, &prepared, &settlement);
+    let released = settlement.indices(|f| *f == Fate::Release).len();
+    match (send_error.or(dead_error), delete_error) {
         (Some(error), _) => Err(format!("send failed: {error}")),
         (None, Some(error)) => Err(format!("delete failed: {error}")),
         (None, None) if settlement.transient_failure => Err(format!(
-            "{} of {} sends failed on SQS's side",
-            settlement.release.len(),
+            "{released} of {} sends failed on SQS's side",
             received.len()
         )),
         (None, None) => Ok(()),
     }
 }
 
-/// Sends the copies in size-limited batches; one result per prepared entry (`None` for
-/// unmovable ones and for those not sent because an earlier call failed as a whole).
+/// `results` of some of `len` entries, by entry index (`None` for the others).
+fn by_index(len: usize, results: Vec<(usize, EntryResult)>) -> Vec<Option<EntryResult>> {
+    let mut all: Vec<Option<EntryResult>> = vec![None; len];
+    for (i, result) in results {
+        all[i] = Some(result);
+    }
+    all
+}
+
+/// Sends to the circuit's DLQ, with their reasons, the messages `settlement` sends there, and
+/// records the outcomes. A message without a DLQ copy (no DLQ, or no room in it) or whose
+/// send fails stays in its queue for [`LAST_DELIVERY_HOLD`]. Returns the error of a call that
+/// failed as a whole.
+async fn dead_letter<Q: Queues + ?Sized>(
+    ports: &Q,
+    retry_policy: &RetryPolicy,
+    transfer: &Transfer,
+    received: &[ReceivedMessage],
+    settlement: &mut Settlement,
+    now: DateTime<Utc>,
+) -> Option<Error> {
+    let mut copies = Vec::new();
+    for (i, cause) in settlement.dead_letters() {
+        if let Some(copy) = dead_letter_copy(&received[i], transfer, &cause, now) {
+            copies.push((i, copy));
+        } else {
+            tracing::error!(
+                circuit = %transfer.circuit,
+                queue = %transfer.from,
+                message_id = %received[i].message_id,
+                cause = %cause,
+                "a message bound for the DLQ cannot be sent there (no DLQ, or no room for \
+                 its reason): it stays where it is"
+            );
+            settlement.dead_letter_sent(i, None, LAST_DELIVERY_HOLD);
+        }
+    }
+    let Some(dead_letter) = &transfer.limits.dead_letter else {
+        return None;
+    };
+    if copies.is_empty() {
+        return None;
+    }
+    let (results, error) = send(ports, retry_policy, &dead_letter.url, &copies).await;
+    let results = by_index(received.len(), results);
+    for (i, _) in &copies {
+        settlement.dead_letter_sent(*i, results[*i].as_ref(), LAST_DELIVERY_HOLD);
+    }
+    error
+}
+
+/// Sends `copies` (each with its entry index) to `to` in size-limited batches; the results
+/// of the entries SQS answered for, and the error of a call that failed as a whole (the rest
+/// are then not sent).
 async fn send<Q: Queues + ?Sized>(
     ports: &Q,
     retry_policy: &RetryPolicy,
     to: &str,
-    prepared: &[Prepared],
-) -> (Vec<Option<EntryResult>>, Option<Error>) {
-    let mut results: Vec<Option<EntryResult>> = vec![None; prepared.len()];
-    let outgoing: Vec<(usize, &OutgoingMessage)> = prepared
-        .iter()
-        .enumerate()
-        .filter_map(|(i, p)| match p {
-            Prepared::Send(message) => Some((i, message)),
-            Prepared::Unmovable => None,
-        })
-        .collect();
-    let sizes: Vec<usize> = outgoing.iter().map(|(_, m)| m.size()).collect();
+    copies: &[(usize, OutgoingMessage)],
+) -> (Vec<(usize, EntryResult)>, Option<Error>) {
+    let mut results = Vec::with_capacity(copies.len());
+    let sizes: Vec<usize> = copies.iter().map(|(_, m)| m.size()).collect();
     for range in pack(&sizes, MAX_BATCH_BYTES) {
-        let chunk = &outgoing[range];
-        let messages: Vec<OutgoingMessage> = chunk.iter().map(|(_, m)| (*m).clone()).collect();
+        let chunk = &copies[range];
+        let messages: Vec<OutgoingMessage> = chunk.iter().map(|(_, m)| m.clone()).collect();
         match retry(retry_policy, || ports.send_messages(to, &messages)).await {
             Ok(answers) => {
-                for ((i, _), answer) in chunk.iter().zip(answers) {
-                    results[*i] = Some(answer);
-                }
+                results.extend(chunk.iter().map(|(i, _)| *i).zip(answers));
             }
             // The rest stays unsent: sending more to a queue that just failed helps nobody.
             Err(error) => return (results, Some(error)),
@@ -250,25 +320,32 @@ async fn send<Q: Queues + ?Sized>(
 }
 
 /// Deletes the originals that were sent; counts what could not be deleted (a duplicate
-/// later, not a loss). Returns the error of a call that failed as a whole.
+/// later, not a loss). Returns the positions in `handles` not deleted, and the error of a
+/// call that failed as a whole.
 async fn delete<Q: Queues + ?Sized>(
     ports: &Q,
     retry_policy: &RetryPolicy,
     transfer: &Transfer,
     handles: &[String],
     tally: &mut Tally,
-) -> Option<Error> {
+) -> (Vec<usize>, Option<Error>) {
     if handles.is_empty() {
-        return None;
+        return (Vec::new(), None);
     }
-    let (failed, error) = match retry(retry_policy, || {
+    let (undeleted, error): (Vec<usize>, _) = match retry(retry_policy, || {
         ports.delete_messages(&transfer.from, handles)
     })
     .await
     {
-        Ok(results) => (results.iter().filter(|r| r.is_err()).count(), None),
-        Err(error) => (handles.len(), Some(error)),
+        Ok(results) => (
+            (0..handles.len())
+                .filter(|&i| results.get(i).is_none_or(Result::is_err))
+                .collect(),
+            None,
+        ),
+        Err(error) => ((0..handles.len()).collect(), Some(error)),
     };
+    let failed = undeleted.len();
     if failed > 0 {
         tally.delete_failed += failed as u64;
         tracing::warn!(
@@ -280,7 +357,7 @@ async fn delete<Q: Queues + ?Sized>(
             "sent messages could not be deleted from their queue: they will be seen twice"
         );
     }
-    error
+    (undeleted, error)
 }
 
 /// Changes the visibility of messages left in their queue. A failure loses nothing: they
@@ -315,18 +392,21 @@ async fn change_visibility<Q: Queues + ?Sized>(
     }
 }
 
-fn log_batch(transfer: &Transfer, received: usize, settlement: &Settlement) {
-    if settlement.send_failed > 0 || settlement.unmovable > 0 {
+fn log_batch(transfer: &Transfer, prepared: &[Prepared], settlement: &Settlement) {
+    let mut batch = Tally::default();
+    batch.add(prepared, settlement);
+    if batch.transferred < batch.received {
         tracing::warn!(
             circuit = %transfer.circuit,
             direction = transfer.direction.as_str(),
             from = %transfer.from,
             to = %transfer.to,
-            received,
-            sent = settlement.sent,
-            send_failed = settlement.send_failed,
-            unmovable = settlement.unmovable,
-            "some messages were left in their queue"
+            received = batch.received,
+            sent = batch.transferred,
+            dead_lettered = batch.dead_lettered,
+            send_failed = batch.send_failed,
+            unmovable = batch.unmovable,
+            "some messages were not sent to their target"
         );
     }
 }

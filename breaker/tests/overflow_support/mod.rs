@@ -22,6 +22,10 @@ pub const UUID: &str = "14e0db71-5d35-4eb5-b481-8945cf9d10c2";
 pub const FUNCTION: &str = "orders-consumer";
 pub const SOURCE: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/orders";
 pub const OVERFLOW: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/orders-overflow";
+/// The source's DLQ (its redrive policy's `deadLetterTargetArn`).
+pub const DLQ: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/orders-dlq";
+/// The source's `maxReceiveCount`.
+pub const MAX_RECEIVES: u32 = 5;
 pub const ERRORS: &str = "orders-errors";
 pub const DEPTH: &str = "orders-depth";
 /// The ceiling of the test circuit.
@@ -84,7 +88,8 @@ pub fn config_with(change: impl FnOnce(&mut Value)) -> ControllerConfig {
         .expect("the test config is valid")
 }
 
-/// The mapping, every alarm OK for an hour, and two empty message queues.
+/// The mapping, every alarm OK for an hour, and three empty message queues: the source
+/// (redrive to [`DLQ`] after [`MAX_RECEIVES`] receives), its DLQ and the overflow queue.
 pub fn world() -> FakeAws {
     let aws = FakeAws::new();
     aws.add_mapping(UUID, REGION, ACCOUNT, FUNCTION);
@@ -93,6 +98,7 @@ pub fn world() -> FakeAws {
     }
     aws.add_queue(SOURCE);
     aws.add_queue(OVERFLOW);
+    aws.set_redrive(SOURCE, DLQ, MAX_RECEIVES);
     aws
 }
 
@@ -115,6 +121,30 @@ pub fn with_attributes(body: &str, attributes: usize) -> OutgoingMessage {
         })
         .collect::<BTreeMap<_, _>>();
     message
+}
+
+/// A message as a move of the test circuit leaves it in the overflow queue: its provenance
+/// says it came from `from`, after `replays` replays and `receives` deliveries in the source.
+pub fn moved_from(body: &str, from: &str, replays: u32, receives: u32) -> OutgoingMessage {
+    let mut message = OutgoingMessage::new(body);
+    message.attributes.insert(
+        "floodgate-moved".into(),
+        MessageAttribute::string(
+            json!({
+                "circuit": "orders", "from": from, "to": OVERFLOW,
+                "at": "2026-11-21T11:00:00Z", "reason": "open: test",
+                "message_id": "m-original", "hops": 1 + 2 * replays,
+                "replays": replays, "receives": receives,
+            })
+            .to_string(),
+        ),
+    );
+    message
+}
+
+/// Puts `bodies` into the overflow queue as moved from [`SOURCE`].
+pub fn park(aws: &FakeAws, bodies: &[String]) {
+    aws.push_messages(OVERFLOW, bodies.iter().map(|b| moved_from(b, SOURCE, 0, 0)));
 }
 
 /// The controller under test, its in-memory AWS and its EMF lines.

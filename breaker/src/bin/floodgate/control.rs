@@ -286,14 +286,15 @@ fn render_circuit(out: &mut String, s: &CircuitStatus) {
             .map_or_else(|| "unknown".to_owned(), |d| d.to_string());
         let _ = writeln!(
             out,
-            "  overflow: {} ({}), {depth} in the overflow queue; moved {}, replayed {}, send failed {}, delete failed {}, unmovable {}",
+            "  overflow: {} ({}), {depth} in the overflow queue; moved {}, replayed {}, send failed {}, delete failed {}, unmovable {}, sent to the DLQ {}",
             o.action.as_str(),
             o.reason,
             o.moved,
             o.replayed,
             o.send_failed,
             o.delete_failed,
-            o.unmovable
+            o.unmovable,
+            o.dead_lettered
         );
         if let Some(stopped) = &o.stopped {
             let _ = writeln!(out, "  overflow stopped: {stopped}");
