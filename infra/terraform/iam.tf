@@ -26,6 +26,7 @@ locals {
   managed_consumer_arns   = [for c in var.circuits : local.consumer_arns[c.name] if c.manage_reserved_concurrency]
   source_queue_arn_list   = [for c in var.circuits : c.source_queue_arn]
   overflow_queue_arn_list = [for name in keys(local.circuits_by_name) : aws_sqs_queue.this["overflow/${name}"].arn]
+  dead_letter_arn_list    = [for name in keys(local.circuits_by_name) : aws_sqs_queue.this["dead-letter/${name}"].arn]
 }
 
 data "aws_iam_policy_document" "controller" {
@@ -51,7 +52,7 @@ data "aws_iam_policy_document" "controller" {
     for_each = length(local.managed_consumer_arns) > 0 ? [1] : []
     content {
       sid       = "SetConsumerReservedConcurrency"
-      actions   = ["lambda:PutFunctionConcurrency", "lambda:DeleteFunctionConcurrency"]
+      actions   = ["lambda:PutFunctionConcurrency"]
       resources = local.managed_consumer_arns
     }
   }
@@ -60,6 +61,16 @@ data "aws_iam_policy_document" "controller" {
     sid       = "ReadAlarmStates"
     actions   = ["cloudwatch:DescribeAlarms"]
     resources = values(local.alarm_arns)
+  }
+
+  # A half-open circuit judges its probe by the consumer's own Invocations and Errors.
+  # cloudwatch:GetMetricData defines no resource type (Service Authorization Reference,
+  # "Actions, resources, and condition keys for Amazon CloudWatch"), so it takes "*"; it
+  # only reads metrics.
+  statement {
+    sid       = "ReadProbeTraffic"
+    actions   = ["cloudwatch:GetMetricData"]
+    resources = ["*"]
   }
 
   statement {
@@ -74,6 +85,15 @@ data "aws_iam_policy_document" "controller" {
     sid       = "MoveOverflowAndReplayIt"
     actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:SendMessage", "sqs:GetQueueAttributes"]
     resources = concat(local.source_queue_arn_list, local.overflow_queue_arn_list)
+  }
+
+  # Overflow messages that can never be delivered (replayed too often, too large for the
+  # source, their consumer's receives used up) go to the circuit's dead-letter queue with a
+  # reason attribute; the queue is found from the source's RedrivePolicy with GetQueueUrl.
+  statement {
+    sid       = "DeadLetterWithAReason"
+    actions   = ["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SendMessage"]
+    resources = local.dead_letter_arn_list
   }
 
   statement {

@@ -373,6 +373,14 @@ export class Floodgate extends Construct {
         actions: ['cloudwatch:DescribeAlarms'],
         resources: alarmArns,
       }),
+      // A half-open circuit judges its probe by the consumer's own Invocations and Errors.
+      // cloudwatch:GetMetricData defines no resource type (Service Authorization Reference,
+      // "Actions, resources, and condition keys for Amazon CloudWatch"), so it takes '*'.
+      new iam.PolicyStatement({
+        sid: 'ReadProbeTraffic',
+        actions: ['cloudwatch:GetMetricData'],
+        resources: ['*'],
+      }),
       new iam.PolicyStatement({
         sid: 'ReadSourceQueueDepth',
         actions: ['sqs:GetQueueAttributes'],
@@ -385,6 +393,13 @@ export class Floodgate extends Construct {
         actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:SendMessage', 'sqs:GetQueueAttributes'],
         resources: [...sourceArns, ...overflowArns],
       }),
+      // Overflow messages that can never be delivered go to the circuit's dead-letter queue
+      // with a reason attribute; the queue is found from the source's RedrivePolicy.
+      new iam.PolicyStatement({
+        sid: 'DeadLetterWithAReason',
+        actions: ['sqs:GetQueueUrl', 'sqs:GetQueueAttributes', 'sqs:SendMessage'],
+        resources: this.circuits.map((c) => c.deadLetterQueue.queueArn),
+      }),
       new iam.PolicyStatement({
         sid: 'UseTheFloodgateKeyForOverflow',
         actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
@@ -395,7 +410,7 @@ export class Floodgate extends Construct {
       statements.push(
         new iam.PolicyStatement({
           sid: 'SetConsumerReservedConcurrency',
-          actions: ['lambda:PutFunctionConcurrency', 'lambda:DeleteFunctionConcurrency'],
+          actions: ['lambda:PutFunctionConcurrency'],
           resources: managedConsumerArns,
         }),
       );

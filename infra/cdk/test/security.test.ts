@@ -322,14 +322,16 @@ describe('the controller role', () => {
     });
   });
 
-  test('never allows a wildcard action, nor a wildcard resource except for X-Ray, which has no resource-level permissions', () => {
+  test('never allows a wildcard action, nor a wildcard resource except for X-Ray and GetMetricData, which have no resource types', () => {
     for (const statement of statements) {
       expect(statement.Effect).toBe('Allow');
       for (const action of asList(statement.Action)) {
         expect(action).not.toMatch(/(^\*$|:\*$)/);
       }
       const wildcard = asList(statement.Resource).includes('*');
-      expect(wildcard).toBe(asList(statement.Action).every((a) => a.startsWith('xray:')));
+      expect(wildcard).toBe(
+        asList(statement.Action).every((a) => a.startsWith('xray:') || a === 'cloudwatch:GetMetricData'),
+      );
     }
   });
 
@@ -345,9 +347,16 @@ describe('the controller role', () => {
       resources: ['orders', 'payments', 'audit'].map(functionArn).sort(),
     });
     expect(bySid('SetConsumerReservedConcurrency')).toEqual({
-      actions: ['lambda:DeleteFunctionConcurrency', 'lambda:PutFunctionConcurrency'],
+      actions: ['lambda:PutFunctionConcurrency'],
       resources: ['orders', 'payments'].map(functionArn).sort(),
     });
+  });
+
+  test('reads the probe traffic metrics and dead-letters only to its circuits\' dead-letter queues', () => {
+    expect(bySid('ReadProbeTraffic')).toEqual({ actions: ['cloudwatch:GetMetricData'], resources: ['*'] });
+    const deadLetters = bySid('DeadLetterWithAReason');
+    expect(deadLetters.actions).toEqual(['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage']);
+    expect(deadLetters.resources).toHaveLength(3);
   });
 
   test('describes exactly the alarms of its circuits', () => {

@@ -278,14 +278,19 @@ def test_the_controller_role_is_assumable_by_lambda_only_and_has_no_managed_poli
     assert module.of_type("aws_iam_role_policy_attachment") == {}
 
 
+# Actions that define no resource type in the Service Authorization Reference, so they can
+# only be granted on "*": X-Ray's trace upload and CloudWatch's GetMetricData.
+WITHOUT_RESOURCE_TYPES = {"SendTraces": "xray:", "ReadProbeTraffic": "cloudwatch:GetMetricData"}
+
+
 def test_the_controller_policy_has_no_wildcard_action_and_no_wildcard_resource_but_x_ray(module: Module) -> None:
     for sid, statement in controller_statements(module).items():
         for action in listed(statement["actions"]):
             assert action != "*" and not action.endswith(":*"), f"{sid} allows {action}"
         resources = listed(statement["resources"])
         if "*" in resources:
-            assert sid == "SendTraces"
-            assert all(a.startswith("xray:") for a in listed(statement["actions"]))
+            assert sid in WITHOUT_RESOURCE_TYPES, f"{sid} is granted on *"
+            assert all(a.startswith(WITHOUT_RESOURCE_TYPES[sid]) for a in listed(statement["actions"]))
 
 
 @pytest.mark.parametrize(
@@ -294,7 +299,9 @@ def test_the_controller_policy_has_no_wildcard_action_and_no_wildcard_resource_b
         ("ReadAndActuateTheProtectedMappings", ["lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping"], ["${local.mapping_arn_list}"]),
         ("KeepCircuitStateInMappingTags", ["lambda:ListTags", "lambda:TagResource"], ["${local.mapping_arn_list}"]),
         ("ReadConsumerReservedConcurrency", ["lambda:GetFunctionConcurrency"], ["${local.consumer_arn_list}"]),
-        ("SetConsumerReservedConcurrency", ["lambda:PutFunctionConcurrency", "lambda:DeleteFunctionConcurrency"], ["${local.managed_consumer_arns}"]),
+        ("SetConsumerReservedConcurrency", ["lambda:PutFunctionConcurrency"], ["${local.managed_consumer_arns}"]),
+        ("ReadProbeTraffic", ["cloudwatch:GetMetricData"], ["*"]),
+        ("DeadLetterWithAReason", ["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SendMessage"], ["${local.dead_letter_arn_list}"]),
         ("ReadAlarmStates", ["cloudwatch:DescribeAlarms"], ["${values(local.alarm_arns)}"]),
         ("ReadSourceQueueDepth", ["sqs:GetQueueAttributes"], ["${local.source_queue_arn_list}"]),
         ("SendFailedInvocationsToTheFailureQueue", ["sqs:SendMessage"], ["${local.failure_queue.arn}"]),
