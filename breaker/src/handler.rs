@@ -361,7 +361,8 @@ impl<P: Ports> Controller<P> {
     /// fair share of what is left.
     ///
     /// - **Fair**: circuits run [`TICK_CONCURRENCY`] at a time, starting at a place that
-    ///   moves on every minute, so no circuit always waits behind the others.
+    ///   moves on every minute, so no circuit always waits behind the others; circuits that
+    ///   share a function run one after another (their reservation is one number).
     /// - **Bounded**: a circuit is started only with [`MIN_CIRCUIT_SLICE`] left; the rest are
     ///   reported as deferred. Overflow steps run after every decision, each within its
     ///   share of the remaining budget, so message moves never delay a trip.
@@ -373,41 +374,56 @@ impl<P: Ports> Controller<P> {
         let config = &self.config;
         let circuits = config.circuits();
         let n = circuits.len();
-        let start = usize::try_from(now.timestamp().div_euclid(60)).unwrap_or(0) % n.max(1);
-        let order: Vec<&Circuit> = circuits.iter().cycle().skip(start).take(n).collect();
-        let results: Vec<(usize, Option<Result<Reconciled, Error>>)> =
-            futures_util::stream::iter(order.iter().copied().enumerate())
-                .map(|(i, circuit)| async move {
+        // Circuits on one function share its reservation, computed from each other's live
+        // mappings: they run one after another, so one never plans against a sibling's
+        // half-made change. Groups run TICK_CONCURRENCY at a time.
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        for (i, circuit) in circuits.iter().enumerate() {
+            match groups
+                .iter_mut()
+                .find(|g| circuits[g[0]].function_key() == circuit.function_key())
+            {
+                Some(group) => group.push(i),
+                None => groups.push(vec![i]),
+            }
+        }
+        let start =
+            usize::try_from(now.timestamp().div_euclid(60)).unwrap_or(0) % groups.len().max(1);
+        groups.rotate_left(start);
+        let mut results: Vec<Outcome> = vec![None; n];
+        let done: Vec<Vec<(usize, Outcome)>> = futures_util::stream::iter(groups)
+            .map(|group| async move {
+                let mut done = Vec::with_capacity(group.len());
+                for i in group {
                     if budget.remaining() < MIN_CIRCUIT_SLICE {
-                        return (i, None);
+                        done.push((i, None));
+                        continue;
                     }
                     let trigger = Trigger::default();
-                    let done = decide_and_apply(ctx, config, circuit, trigger, now, budget).await;
-                    (i, Some(done))
-                })
-                .buffer_unordered(TICK_CONCURRENCY)
-                .collect()
-                .await;
-        let mut results: Vec<Option<Result<Reconciled, Error>>> = {
-            let mut by_index: Vec<Option<Result<Reconciled, Error>>> = vec![None; n];
-            for (i, result) in results {
-                by_index[i] = result;
-            }
-            by_index
-        };
+                    let circuit = &circuits[i];
+                    let result = decide_and_apply(ctx, config, circuit, trigger, now, budget).await;
+                    done.push((i, Some(result)));
+                }
+                done
+            })
+            .buffer_unordered(TICK_CONCURRENCY)
+            .collect()
+            .await;
+        for (i, result) in done.into_iter().flatten() {
+            results[i] = result;
+        }
         // Overflow: each circuit that has work gets an equal share of what is left.
-        let with_overflow = results
+        let mut left = results
             .iter()
-            .zip(&order)
+            .zip(circuits)
             .filter(|(r, c)| matches!(r, Some(Ok(_))) && c.overflow().is_some())
             .count();
-        let mut left = u32::try_from(with_overflow).unwrap_or(u32::MAX);
-        for (result, circuit) in results.iter_mut().zip(&order) {
+        for (result, circuit) in results.iter_mut().zip(circuits) {
             let Some(Ok(done)) = result else { continue };
             if circuit.overflow().is_none() {
                 continue;
             }
-            let share = budget.remaining() / left.max(1);
+            let share = budget.remaining() / u32::try_from(left.max(1)).unwrap_or(u32::MAX);
             left = left.saturating_sub(1);
             done.status.overflow = crate::overflow::run(
                 ctx,
@@ -420,11 +436,7 @@ impl<P: Ports> Controller<P> {
             .await;
         }
         let mut response = Response::of(Vec::with_capacity(n));
-        // Back in configuration order for the answer.
-        let mut by_name: Vec<(&Circuit, Option<Result<Reconciled, Error>>)> =
-            order.into_iter().zip(results).collect();
-        by_name.sort_by_key(|(c, _)| circuits.iter().position(|x| x.name() == c.name()));
-        for (circuit, result) in by_name {
+        for (circuit, result) in circuits.iter().zip(results) {
             match result {
                 Some(Ok(done)) => response.circuits.push(done.status),
                 Some(Err(error)) => {
@@ -501,6 +513,9 @@ impl<P: Ports> Controller<P> {
 fn one(result: Result<CircuitStatus, Error>) -> Result<Response, Error> {
     result.map(|status| Response::of(vec![status]))
 }
+
+/// A circuit's result in a tick: `None` when it was deferred for lack of time.
+type Outcome = Option<Result<Reconciled, Error>>;
 
 /// The EMF line of a circuit that failed in a tick: metric `CircuitErrors`, dimension
 /// `Circuit`, so an alarm can watch for circuits the controller cannot reconcile.

@@ -231,8 +231,8 @@ impl Observation {
         desired.reserved_concurrency = match (desired.reserved_concurrency, self.siblings) {
             (Some(0) | None, _) => desired.reserved_concurrency,
             (Some(r), Some(others)) => Some(r.saturating_add(others)),
-            // Another mapping of the function has no limit: no reservation covers it, so
-            // leave the reservation alone rather than throttle that mapping.
+            // Another mapping of the function has no limit, or is changing: no reservation
+            // can be computed, so leave it alone rather than throttle that mapping.
             (Some(_), None) => None,
         };
         desired
@@ -248,11 +248,13 @@ fn units(mapping: &Mapping) -> Option<u32> {
     }
 }
 
-/// What a sibling mapping may consume now (`None`: unlimited). A mapping in transition is
-/// read at its limit, since its pollers may still run at the old settings.
+/// What a sibling mapping may consume now (`None`: unknown or unlimited, so no
+/// reservation can be computed this time and it is left as it is). A mapping in transition
+/// is unknown: its settings already show the new level while its pollers may still run at
+/// the old one.
 fn demand(mapping: &Mapping) -> Option<u32> {
-    let settled_off = mapping.state.settled_enabled() == Some(false);
-    if settled_off { Some(0) } else { units(mapping) }
+    let enabled = mapping.state.settled_enabled()?;
+    if enabled { units(mapping) } else { Some(0) }
 }
 
 async fn observe<P: Ports>(

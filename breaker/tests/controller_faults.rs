@@ -5,24 +5,15 @@ mod controller_support;
 
 use std::time::Duration;
 
+use breaker::ErrorClass;
 use breaker::error::AwsFault;
 use breaker::fake::Call;
 use breaker::policy::tags::TAG_STATE;
 use breaker::policy::{AlarmState, OverrideKind, Phase, PhaseName};
 use breaker::ports::MappingState;
-use breaker::{Error, ErrorClass};
 use controller_support::*;
 use serde_json::json;
 use tokio::time::Instant;
-
-async fn trip(h: &Harness, now: i64) -> Result<breaker::protocol::Response, Error> {
-    h.aws().set_alarm(ERRORS, AlarmState::Alarm, at(now - 5));
-    h.send_json(
-        &alarm_action(ERRORS, AlarmState::Alarm, at(now - 5)),
-        at(now),
-    )
-    .await
-}
 
 #[tokio::test(start_paused = true)]
 async fn throttled_and_failing_updates_are_retried_until_the_circuit_converges() {
@@ -106,8 +97,7 @@ async fn exhausted_retries_fail_retryably_keep_the_intent_and_the_next_tick_comp
     assert_eq!(error.class(), ErrorClass::Retryable);
     let diagnostic: lambda_runtime::Diagnostic = error.into();
     assert_eq!(diagnostic.error_type, "Retryable");
-    let mut pending = open(600);
-    pending.pending = true;
+    let pending = pending(&open(600));
     let mut expected = vec![tag(&pending)];
     expected.extend(vec![disable_to(PROBE); 8]);
     assert_eq!(h.calls(), reads_then(expected));
@@ -142,8 +132,7 @@ async fn a_mapping_that_never_settles_gets_no_update_and_the_trip_is_finished_ne
             .any(|c| matches!(c, Call::UpdateEventSourceMapping { .. })),
         "no update is attempted on a busy mapping: {calls:?}"
     );
-    let mut pending = open(600);
-    pending.pending = true;
+    let pending = pending(&open(600));
     assert_eq!(h.persisted(), pending, "the decision is kept");
 
     h.aws().set_transitional(UUID, MappingState::Updating, 0);
@@ -174,8 +163,7 @@ async fn access_denied_is_a_failure_that_is_not_retried() {
     h.aws().fail("PutFunctionConcurrency", AwsFault::Other, 1);
     let error = trip(&h, 600).await.unwrap_err();
     assert_eq!(error.class(), ErrorClass::Failed);
-    let mut pending = open(600);
-    pending.pending = true;
+    let pending = pending(&open(600));
     assert_eq!(
         h.calls(),
         reads_then([

@@ -35,15 +35,6 @@ async fn settled_in(aws: FakeAws, config: ControllerConfig) -> Harness {
     h
 }
 
-async fn trip(h: &Harness, now: i64) -> Result<breaker::protocol::Response, Error> {
-    h.aws().set_alarm(ERRORS, AlarmState::Alarm, at(now - 5));
-    h.send_json(
-        &alarm_action(ERRORS, AlarmState::Alarm, at(now - 5)),
-        at(now),
-    )
-    .await
-}
-
 // --- Finding 3: the rule holds for effect, not for call order ---
 
 #[tokio::test(start_paused = true)]

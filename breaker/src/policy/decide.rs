@@ -440,24 +440,35 @@ impl<'a> Health<'a> {
             .reduce(|held, a| if earlier(a, held) { a } else { held })
     }
 
-    /// The probe's verdict: `Some(true)` passes, `Some(false)` fails, `None` cannot tell yet
-    /// (no traffic, or the traffic could not be read).
-    fn probe_verdict(&self, max_error_ratio: f64) -> Option<bool> {
+    /// What the probe's own traffic says.
+    fn probe_verdict(&self, max_error_ratio: f64) -> Verdict {
         match self.probe {
-            ProbeReading::NotRead => Some(true),
+            ProbeReading::NotRead => Verdict::Pass,
             ProbeReading::Unreadable | ProbeReading::Seen(ProbeOutcome { invocations: 0, .. }) => {
-                None
+                Verdict::CannotTell
             }
-            ProbeReading::Seen(ProbeOutcome {
-                invocations,
-                errors,
-            }) => {
+            ProbeReading::Seen(outcome) => {
                 #[allow(clippy::cast_precision_loss)] // counts far below 2^52
-                let ratio = errors as f64 / invocations as f64;
-                Some(ratio <= max_error_ratio)
+                let ratio = outcome.errors as f64 / outcome.invocations as f64;
+                if ratio <= max_error_ratio {
+                    Verdict::Pass
+                } else {
+                    Verdict::Fail(outcome)
+                }
             }
         }
     }
+}
+
+/// The probe's verdict.
+#[derive(Debug, Clone, Copy)]
+enum Verdict {
+    /// Healthy traffic (or none read, for callers that do not read it).
+    Pass,
+    /// No traffic yet, or traffic that could not be read: wait.
+    CannotTell,
+    /// Too many of the probe's invocations failed.
+    Fail(ProbeOutcome),
 }
 
 /// Picks by (since, name) rather than input order so the cause is reproducible.
@@ -533,20 +544,15 @@ fn choose_edge(
             }
             let window = seeing(d.probe_window);
             match health.probe_verdict(config.probe_max_error_ratio()) {
-                Some(false) => {
-                    let ProbeReading::Seen(outcome) = health.probe else {
-                        return None;
-                    };
-                    Some((
-                        Edge::Trip,
-                        Cause::ProbeFailed {
-                            invocations: outcome.invocations,
-                            errors: outcome.errors,
-                        },
-                    ))
-                }
-                Some(true) => relax(since, window, window, Timer::ProbeWindow),
-                None => None,
+                Verdict::Fail(outcome) => Some((
+                    Edge::Trip,
+                    Cause::ProbeFailed {
+                        invocations: outcome.invocations,
+                        errors: outcome.errors,
+                    },
+                )),
+                Verdict::Pass => relax(since, window, window, Timer::ProbeWindow),
+                Verdict::CannotTell => None,
             }
         }
         Phase::Ramping { since, .. } => {

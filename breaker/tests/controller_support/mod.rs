@@ -212,10 +212,7 @@ pub fn settle_read() -> Call {
 
 /// Write-ahead: the state tagged `pending`, then `calls`, then the state tagged done.
 pub fn applied(state: &CircuitState, calls: impl IntoIterator<Item = Call>) -> Vec<Call> {
-    let mut out = vec![tag(&CircuitState {
-        pending: true,
-        ..state.clone()
-    })];
+    let mut out = vec![tag(&pending(state))];
     out.extend(calls);
     out.push(tag(state));
     out
@@ -266,6 +263,24 @@ pub fn tag(state: &CircuitState) -> Call {
     Call::TagResource {
         resource: ESM_ARN.into(),
         tags: state.to_tags(),
+    }
+}
+
+/// Fires the errors alarm 5 s before `at(now)` and delivers its alarm action then.
+pub async fn trip(h: &Harness, now: i64) -> Result<Response, Error> {
+    h.aws().set_alarm(ERRORS, AlarmState::Alarm, at(now - 5));
+    h.send_json(
+        &alarm_action(ERRORS, AlarmState::Alarm, at(now - 5)),
+        at(now),
+    )
+    .await
+}
+
+/// `state` as written ahead of its calls: marked pending.
+pub fn pending(state: &CircuitState) -> CircuitState {
+    CircuitState {
+        pending: true,
+        ..state.clone()
     }
 }
 
