@@ -252,9 +252,12 @@ impl Seen {
         )
     }
 
-    /// Whether the mapping is settled in `Enabled` or `Disabled`.
+    /// Whether the circuit's last transition has taken effect: the controller no longer marks
+    /// it pending (it writes its decision ahead of the calls that apply it), and the mapping is
+    /// settled in `Enabled` or `Disabled`.
     pub fn settled(&self) -> bool {
-        matches!(self.mapping_state.as_str(), "Enabled" | "Disabled")
+        self.tag("pending") != Some("true")
+            && matches!(self.mapping_state.as_str(), "Enabled" | "Disabled")
     }
 }
 
