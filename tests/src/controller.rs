@@ -822,7 +822,10 @@ pub async fn put_alarm(
             .dimensions(dimension("Alarm", name))
             .statistic(Statistic::Maximum)
             .threshold(1.0)
-            .period(60)
+            // A 10 s (high-resolution) period, like the other test alarms: the controller
+            // stretches a probe to what its failure alarms need to see a failure, so a 60 s
+            // alarm would make every fast-timing probe last two minutes.
+            .period(10)
             .treat_missing_data("ignore"),
         AlarmSource::ConsumerErrors => alarm
             .namespace("AWS/Lambda")

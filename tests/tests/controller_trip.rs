@@ -95,6 +95,11 @@ async fn an_errors_alarm_opens_the_circuit_and_ticks_probe_ramp_and_close_it() {
     let half_open = tick_to(&rig, PhaseName::HalfOpen, &mut answers).await;
     assert_eq!(half_open.resources(), ("Enabled", Some(2), Some(2)));
     assert!(since(&half_open) - since(&open) >= TWO_SECONDS, "open wait");
+    // A probe passes only on traffic it saw (the consumer's own Invocations): give it some.
+    rig.aws
+        .send_bodies(&rig.source, &["probe-1".to_owned(), "probe-2".to_owned()])
+        .await
+        .expect("send");
 
     let ramping = tick_to(&rig, PhaseName::Ramping, &mut answers).await;
     assert_eq!(ramping.tag("level"), Some("4"));

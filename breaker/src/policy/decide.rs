@@ -498,8 +498,8 @@ fn choose_edge(
         (now - since >= window.max(d.min_dwell) && health.healthy_for(now, healthy))
             .then_some((Edge::Recover, Cause::Timer { timer }))
     };
-    // A probe or a ramp step must last long enough for the slowest failure alarm to see a
-    // failure that starts with it; otherwise the circuit ramps past a failing probe.
+    // A probe must last long enough for the slowest failure alarm to see a failure that
+    // starts with it; otherwise the circuit ramps past a failing probe.
     let seeing = |window: TimeDelta| window.max(health.detection);
     match phase {
         Phase::Closed { since } => {
@@ -555,11 +555,10 @@ fn choose_edge(
                 Verdict::CannotTell => None,
             }
         }
-        Phase::Ramping { since, .. } => {
-            let window = seeing(d.ramp_step);
-            tighten(Edge::Trip, health.trip)
-                .or_else(|| tighten(Edge::Throttle, health.throttle))
-                .or_else(|| relax(since, window, window, Timer::RampStep))
-        }
+        // The probe was the gate that had to see; a failure at a ramp level still trips
+        // the circuit from here when its alarm fires.
+        Phase::Ramping { since, .. } => tighten(Edge::Trip, health.trip)
+            .or_else(|| tighten(Edge::Throttle, health.throttle))
+            .or_else(|| relax(since, d.ramp_step, d.ramp_step, Timer::RampStep)),
     }
 }
