@@ -41,7 +41,7 @@ pub use faulty::Faulty;
 
 use crate::error::{AwsFault, Error};
 use crate::metrics::Recorder;
-use crate::policy::{AlarmState, ProbeOutcome};
+use crate::policy::{AlarmState, ProbeOutcome, ProbeTraffic};
 use crate::ports::{
     AlarmDescription, Alarms, Concurrency, EntryError, EntryResult, EventSourceMappings,
     INVOKES_PER_POLLER, MAX_BATCH_ENTRIES, Mapping, MappingState, MappingUpdate, MessageAttribute,
@@ -342,7 +342,7 @@ struct World {
     reserved: BTreeMap<String, u32>,
     alarms: BTreeMap<String, (AlarmState, DateTime<Utc>)>,
     detections: BTreeMap<String, Duration>,
-    outcomes: BTreeMap<String, ProbeOutcome>,
+    outcomes: BTreeMap<String, ProbeTraffic>,
     update_delay: u32,
     watch_invariant: bool,
     violations: Vec<String>,
@@ -410,7 +410,18 @@ impl FakeAws {
     /// window. Unset, a function reports 10 invocations and no errors: a healthy consumer
     /// that receives traffic.
     pub fn set_function_outcome(&self, function: &str, outcome: ProbeOutcome) {
-        self.lock().outcomes.insert(function.to_owned(), outcome);
+        self.set_probe_traffic(
+            function,
+            ProbeTraffic {
+                opening: ProbeOutcome::default(),
+                after: outcome,
+            },
+        );
+    }
+
+    /// What `GetMetricData` reports for `function`, the minute the window began in apart.
+    pub fn set_probe_traffic(&self, function: &str, traffic: ProbeTraffic) {
+        self.lock().outcomes.insert(function.to_owned(), traffic);
     }
 
     /// Alarm `name`'s detection latency as `DescribeAlarms` reports it.
@@ -1099,7 +1110,7 @@ impl Alarms for FakeAws {
         function: &str,
         _from: DateTime<Utc>,
         _to: DateTime<Utc>,
-    ) -> Result<ProbeOutcome, Error> {
+    ) -> Result<ProbeTraffic, Error> {
         let world = self.enter(Call::GetMetricData {
             function: function.to_owned(),
         })?;
@@ -1107,9 +1118,12 @@ impl Alarms for FakeAws {
             .outcomes
             .get(function)
             .copied()
-            .unwrap_or(ProbeOutcome {
-                invocations: 10,
-                errors: 0,
+            .unwrap_or(ProbeTraffic {
+                opening: ProbeOutcome::default(),
+                after: ProbeOutcome {
+                    invocations: 10,
+                    errors: 0,
+                },
             }))
     }
 }

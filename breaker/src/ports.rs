@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::error::Error;
-use crate::policy::{AlarmState, ProbeOutcome};
+use crate::policy::{AlarmState, ProbeTraffic};
 use crate::protocol::QueueStatus;
 
 /// Lambda's `State` of an event source mapping.
@@ -240,7 +240,8 @@ pub trait Alarms: Sync {
 
     /// `GetMetricData`: the sums of `function`'s `AWS/Lambda` `Invocations` and `Errors`
     /// (dimension `FunctionName`) from `from` to `to`, in one-minute periods — the probe's
-    /// own traffic. Datapoints not yet published count as nothing.
+    /// own traffic — with the minute `from` falls in apart ([`ProbeTraffic`]). Datapoints not
+    /// yet published count as nothing.
     ///
     /// # Errors
     /// [`Error::Aws`].
@@ -249,7 +250,7 @@ pub trait Alarms: Sync {
         function: &str,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> impl Future<Output = Result<ProbeOutcome, Error>> + Send;
+    ) -> impl Future<Output = Result<ProbeTraffic, Error>> + Send;
 }
 
 /// Most entries of one SQS batch call (and most messages one `ReceiveMessage` returns).

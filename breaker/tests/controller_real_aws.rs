@@ -11,6 +11,7 @@ use breaker::error::AwsFault;
 use breaker::fake::{Call, FakeAws};
 use breaker::policy::{
     AlarmState, Cause, MANUAL_DISABLE_REASON, OverrideKind, Phase, PhaseName, ProbeOutcome,
+    ProbeTraffic,
 };
 use breaker::ports::Pollers;
 use breaker::{ControllerConfig, Error};
@@ -243,6 +244,29 @@ async fn a_probe_without_traffic_is_not_a_pass() {
         h.tick(at(now)).await;
         assert_eq!(h.persisted().phase.name(), PhaseName::HalfOpen, "at {now}");
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_minute_a_probe_began_in_shows_traffic_but_never_fails_it() {
+    let h = Harness::settled().await;
+    let opening = |invocations, errors| ProbeTraffic {
+        opening: ProbeOutcome {
+            invocations,
+            errors,
+        },
+        after: ProbeOutcome::default(),
+    };
+    // Errors in the minute the probe began in may be the ones that tripped the circuit.
+    h.aws().set_probe_traffic(FUNCTION, opening(8, 3));
+    half_open(&h).await;
+    for now in [900, 2000] {
+        h.tick(at(now)).await;
+        assert_eq!(h.persisted().phase.name(), PhaseName::HalfOpen, "at {now}");
+    }
+    // Traffic without a failure in that minute is traffic the probe saw.
+    h.aws().set_probe_traffic(FUNCTION, opening(4, 0));
+    h.tick(at(2100)).await;
+    assert_eq!(h.persisted().phase.name(), PhaseName::Ramping);
 }
 
 #[tokio::test(start_paused = true)]

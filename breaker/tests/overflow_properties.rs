@@ -16,7 +16,9 @@ use breaker::overflow::batch::{
     DEAD_LETTER_ATTRIBUTE, Fate, MAX_MESSAGE_ATTRIBUTES, MOVED_ATTRIBUTE, Prepared, Transfer,
     Unmovable, pack, prepare, settle,
 };
-use breaker::overflow::{Direction, Idle, Limits, Pacer, Plan, Tally, plan, transfer};
+use breaker::overflow::{
+    Direction, Idle, Limits, PROBE_FEED, Pacer, Plan, ReplayFor, Tally, plan, transfer,
+};
 use breaker::policy::{CircuitState, Phase};
 use breaker::ports::{
     EntryError, EntryResult, MAX_BATCH_ENTRIES, OutgoingMessage, ReceivedMessage,
@@ -250,7 +252,7 @@ proptest! {
     }
 
     #[test]
-    fn nothing_is_replayed_unless_closed_past_replay_after_and_moves_stay_within_bounds(
+    fn nothing_is_replayed_unless_closed_past_replay_after_or_feeding_a_probe_and_moves_stay_within_bounds(
         phase in phase(at(0)),
         dry_run in any::<bool>(),
         elapsed in 0i64..=400,
@@ -266,6 +268,14 @@ proptest! {
         let state = CircuitState { phase, override_: None, dry_run, pending: false };
         let now = at(elapsed);
         match plan(&state, now, source, overflow, overflow_config) {
+            Plan::Replay { count, reason: ReplayFor::Probe, .. } => {
+                let half_open = matches!(phase, Phase::HalfOpen { .. });
+                prop_assert!(half_open && !dry_run);
+                let visible = source.expect("a feed knows the source depth");
+                prop_assert!(visible < PROBE_FEED);
+                prop_assert!(count >= 1 && count <= u64::from(budget).min(overflow.unwrap_or(0)));
+                prop_assert!(count <= PROBE_FEED - visible, "a feed tops the probe up to one batch");
+            }
             Plan::Replay { count, .. } => {
                 let closed = matches!(phase, Phase::Closed { .. });
                 prop_assert!(closed && !dry_run);
@@ -386,7 +396,7 @@ proptest! {
     }
 
     #[test]
-    fn over_any_sequence_of_phases_replay_happens_only_in_closed_and_nothing_is_lost(
+    fn over_any_sequence_of_phases_replay_happens_only_in_closed_or_as_a_probe_feed_and_nothing_is_lost(
         steps in prop::collection::vec(
             (phase(at(0)), 0usize..=30, 0i64..=300),
             1..=6,
@@ -416,7 +426,9 @@ proptest! {
             let report = overflow_step(&rt, ctx, circuit, &state, now);
             let closed_long_enough =
                 matches!(phase, Phase::Closed { since } if now - since >= TimeDelta::seconds(REPLAY_AFTER_SECS));
-            if !closed_long_enough {
+            if matches!(phase, Phase::HalfOpen { .. }) {
+                prop_assert!(report.replayed <= PROBE_FEED, "a probe feed is one batch at most");
+            } else if !closed_long_enough {
                 prop_assert_eq!(report.replayed, 0, "replayed in {:?}", phase);
             }
             if !matches!(phase, Phase::Open { .. } | Phase::Throttled { .. } | Phase::HalfOpen { .. }) {

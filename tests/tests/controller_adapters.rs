@@ -11,10 +11,11 @@ use aws_config::Region;
 use aws_sdk_sqs::config::Credentials;
 use breaker::aws::AwsPorts;
 use breaker::error::AwsFault;
-use breaker::policy::AlarmState;
+use breaker::policy::{AlarmState, ProbeOutcome, ProbeTraffic};
 use breaker::ports::{
     Alarms, Concurrency, EventSourceMappings, MappingState, MappingUpdate, Queues,
 };
+use chrono::DurationRound;
 use floodgate_tests::{
     AlarmSource, Check, HarnessError, LocalAws, Watched, endpoint_url, put_alarm, unique_name,
     wait_for,
@@ -244,6 +245,14 @@ async fn the_alarm_and_queue_adapters_read_metric_and_composite_alarms_and_queue
     assert_eq!(gone.aws_fault(), Some(AwsFault::NotFound), "{gone}");
 }
 
+/// Invocations and errors over the whole window, the opening minute included.
+fn total(traffic: ProbeTraffic) -> (u64, u64) {
+    (
+        traffic.opening.invocations + traffic.after.invocations,
+        traffic.opening.errors + traffic.after.errors,
+    )
+}
+
 #[tokio::test]
 #[ignore = "needs LocalStack: run with make test"]
 async fn the_probe_outcome_adapter_reads_a_functions_invocations_and_errors() {
@@ -258,7 +267,7 @@ async fn the_probe_outcome_adapter_reads_a_functions_invocations_and_errors() {
         .function_outcome(&consumer.name, from, chrono::Utc::now())
         .await
         .expect("GetMetricData");
-    assert_eq!((none.invocations, none.errors), (0, 0), "no traffic yet");
+    assert_eq!(total(none), (0, 0), "no traffic yet");
     for event in [
         serde_json::json!({"echo": 1}),
         serde_json::json!({"echo": 2}),
@@ -278,7 +287,8 @@ async fn the_probe_outcome_adapter_reads_a_functions_invocations_and_errors() {
                     call: "GetMetricData",
                     cause: e.to_string(),
                 })?;
-            Ok::<_, HarnessError>(if outcome.invocations >= 3 && outcome.errors >= 1 {
+            let (invocations, errors) = total(outcome);
+            Ok::<_, HarnessError>(if invocations >= 3 && errors >= 1 {
                 Check::Done(outcome)
             } else {
                 Check::NotYet(format!("{outcome:?}"))
@@ -287,5 +297,15 @@ async fn the_probe_outcome_adapter_reads_a_functions_invocations_and_errors() {
     )
     .await
     .expect("Lambda publishes Invocations");
-    assert_eq!((outcome.invocations, outcome.errors), (3, 1));
+    assert_eq!(total(outcome), (3, 1));
+    // A window that begins on a whole minute has no opening minute.
+    let whole = from
+        .duration_trunc(chrono::TimeDelta::minutes(1))
+        .expect("a minute");
+    let aligned = ports
+        .function_outcome(&consumer.name, whole, chrono::Utc::now())
+        .await
+        .expect("GetMetricData");
+    assert_eq!(aligned.opening, ProbeOutcome::default(), "{aligned:?}");
+    assert_eq!(total(aligned), (3, 1));
 }

@@ -12,7 +12,9 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use super::AwsPorts;
 use super::fault::from_sdk;
 use crate::error::Error;
-use crate::policy::{AWS_METRIC_PUBLISH_DELAY, AlarmReading, AlarmState, ProbeOutcome};
+use crate::policy::{
+    AWS_METRIC_PUBLISH_DELAY, AlarmReading, AlarmState, ProbeOutcome, ProbeTraffic,
+};
 use crate::ports::{AlarmDescription, Alarms};
 
 /// The worst-case time a metric alarm needs to show a failure that starts now: its period
@@ -77,12 +79,18 @@ fn description(
     })
 }
 
-fn sum_of(results: &[aws_sdk_cloudwatch::types::MetricDataResult], id: &str) -> u64 {
+/// The sum of query `id`'s values whose timestamps (epoch seconds) `minutes` accepts.
+fn sum_of(
+    results: &[aws_sdk_cloudwatch::types::MetricDataResult],
+    id: &str,
+    minutes: &dyn Fn(i64) -> bool,
+) -> u64 {
     results
         .iter()
         .filter(|r| r.id() == Some(id))
-        .flat_map(|r| r.values().iter())
-        .map(|v| {
+        .flat_map(|r| r.timestamps().iter().zip(r.values()))
+        .filter(|(at, _)| minutes(at.secs()))
+        .map(|(_, v)| {
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             let n = v.max(0.0).round() as u64;
             n
@@ -164,10 +172,15 @@ impl Alarms for AwsPorts {
         function: &str,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<ProbeOutcome, Error> {
+    ) -> Result<ProbeTraffic, Error> {
         const OP: &str = "GetMetricData";
-        // Whole minutes, as the metric is stored: the minute the probe started in counts.
+        // Lambda's metrics are stored per minute, and GetMetricData rounds a StartTime under
+        // 15 days old down to the whole minute (GetMetricData API reference, StartTime): the
+        // minute `from` falls in also holds what happened before `from`. Its datapoint is
+        // kept apart (`opening`) from the whole minutes after it (`after`); the policy reads
+        // it one way only (`ProbeTraffic`).
         let start = from.duration_trunc(TimeDelta::minutes(1)).unwrap_or(from);
+        let whole = ceil_minute(from);
         let end = to.max(start) + TimeDelta::minutes(1);
         let smithy = |t: DateTime<Utc>| SmithyTime::from_secs(t.timestamp());
         let mut results = Vec::new();
@@ -190,16 +203,48 @@ impl Alarms for AwsPorts {
                 _ => break,
             }
         }
-        Ok(ProbeOutcome {
-            invocations: sum_of(&results, "invocations"),
-            errors: sum_of(&results, "errors"),
+        let outcome = |minutes: &dyn Fn(i64) -> bool| ProbeOutcome {
+            invocations: sum_of(&results, "invocations", minutes),
+            errors: sum_of(&results, "errors", minutes),
+        };
+        let whole = whole.timestamp();
+        Ok(ProbeTraffic {
+            opening: outcome(&|at| at < whole),
+            after: outcome(&|at| at >= whole),
         })
+    }
+}
+
+/// `at` rounded up to the next whole minute (unchanged when it is one already).
+fn ceil_minute(at: DateTime<Utc>) -> DateTime<Utc> {
+    let minute = TimeDelta::minutes(1);
+    match at.duration_trunc(minute) {
+        Ok(floor) if floor == at => at,
+        Ok(floor) => floor + minute,
+        Err(_) => at,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_probe_judges_whole_minutes_from_the_one_after_its_start() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        assert_eq!(
+            ceil_minute(at("2026-12-07T18:45:54.8Z")),
+            at("2026-12-07T18:46:00Z")
+        );
+        assert_eq!(
+            ceil_minute(at("2026-12-07T18:46:00Z")),
+            at("2026-12-07T18:46:00Z")
+        );
+        assert_eq!(
+            ceil_minute(at("2026-12-07T18:46:00.001Z")),
+            at("2026-12-07T18:47:00Z")
+        );
+    }
 
     #[test]
     fn descriptions_keep_the_state_and_its_time() {

@@ -138,7 +138,7 @@ impl<P: Alarms + Send> Alarms for Faulty<P> {
         function: &str,
         from: chrono::DateTime<chrono::Utc>,
         to: chrono::DateTime<chrono::Utc>,
-    ) -> Result<crate::policy::ProbeOutcome, Error> {
+    ) -> Result<crate::policy::ProbeTraffic, Error> {
         self.inner.function_outcome(function, from, to).await
     }
 }

@@ -8,6 +8,8 @@
 //!
 //! - [`plan()`] (pure) decides: move in Open, Throttled and `HalfOpen` when the source's
 //!   visible depth is over the ceiling (the excess, at most `max_moves_per_invocation`);
+//!   feed a `HalfOpen` probe whose source is nearly empty with up to [`PROBE_FEED`] messages
+//!   from the overflow (a probe with no traffic cannot pass);
 //!   replay in Closed after `replay_after_secs`, while the source is under its ceiling (at
 //!   most `max_replays_per_invocation` and the headroom below the ceiling); nothing in
 //!   Ramping or dry-run.
@@ -99,7 +101,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 pub use batch::{DeadLetterCause, Direction, Limits, Provenance, Tally, Transfer};
-pub use plan::{Idle, Plan, plan};
+pub use plan::{Idle, PROBE_FEED, Plan, ReplayFor, plan};
 pub use transfer::{Pacer, transfer};
 
 use crate::config::Circuit;

@@ -68,14 +68,36 @@ pub enum Plan {
     /// Replay `count` messages from the overflow queue to the source.
     Replay {
         /// How many: the overflow queue's depth, at most the per-invocation budget and the
-        /// source's headroom below its ceiling.
+        /// source's headroom below its ceiling (below [`PROBE_FEED`] for a probe).
         count: u64,
         /// Visible messages in the overflow queue.
         overflow: u64,
-        /// When the circuit closed.
-        closed_since: DateTime<Utc>,
+        /// Why now.
+        reason: ReplayFor,
     },
 }
+
+/// Why a replay happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayFor {
+    /// The circuit has been Closed since then, for at least `replay_after`.
+    Closed {
+        /// When the circuit closed.
+        since: DateTime<Utc>,
+    },
+    /// The circuit is `HalfOpen` and its source is (nearly) empty: a probe needs traffic to
+    /// judge, and the overflow holds the traffic that waits.
+    Probe,
+}
+
+/// The source depth a `HalfOpen` circuit keeps for its probe from the overflow queue: one
+/// batch at Lambda's default SQS batch size (10, `CreateEventSourceMapping` `BatchSize`).
+///
+/// A probe with no traffic is not a pass (it cannot tell), so a probe whose source is empty
+/// would wait for new messages while the overflow queue holds the ones that wait already.
+/// Feeding it one batch at a time keeps what a failing probe can touch to a batch per
+/// invocation, and every feed counts as a replay (the hop limit applies).
+pub const PROBE_FEED: u64 = 10;
 
 impl Plan {
     /// How many messages the plan moves or replays.
@@ -100,6 +122,9 @@ impl Plan {
 ///   refills the source past the level that makes the circuit move messages out again, so it
 ///   cannot push the source back over and flap the circuit. Any other phase — including a
 ///   trip in this very invocation — means no replay.
+/// - **A probe feed** in `HalfOpen`: when the source holds fewer than [`PROBE_FEED`]
+///   visible messages and the overflow queue holds some, replay up to the difference (and
+///   the per-invocation budget), so the probe has traffic to judge.
 /// - **Nothing** in Ramping (recovering: the consumer drains the source itself, and replay
 ///   waits for Closed) and in dry-run (which actuates nothing, messages included).
 pub fn plan(
@@ -114,26 +139,20 @@ pub fn plan(
     }
     let ceiling = config.ceiling();
     match state.phase {
-        Phase::Open { .. } | Phase::Throttled { .. } | Phase::HalfOpen { .. } => {
-            let phase = state.phase.name();
-            let Some(visible) = source_visible else {
-                return Plan::Idle(Idle::SourceUnknown { phase });
-            };
-            let excess = visible.saturating_sub(ceiling);
-            if excess == 0 {
-                return Plan::Idle(Idle::UnderCeiling {
-                    phase,
-                    visible,
-                    ceiling,
-                });
+        Phase::HalfOpen { .. } => match (source_visible, overflow_visible) {
+            (Some(visible), Some(overflow)) if visible < PROBE_FEED && overflow > 0 => {
+                Plan::Replay {
+                    count: overflow
+                        .min(u64::from(config.max_replays_per_invocation().get()))
+                        .min(PROBE_FEED - visible)
+                        .min(ceiling.saturating_sub(visible)),
+                    overflow,
+                    reason: ReplayFor::Probe,
+                }
             }
-            Plan::Move {
-                count: excess.min(u64::from(config.max_moves_per_invocation().get())),
-                phase,
-                visible,
-                ceiling,
-            }
-        }
+            _ => move_excess(state, source_visible, config),
+        },
+        Phase::Open { .. } | Phase::Throttled { .. } => move_excess(state, source_visible, config),
         Phase::Ramping { .. } => Plan::Idle(Idle::Ramping),
         Phase::Closed { since } => {
             let wait = TimeDelta::from_std(config.replay_after()).unwrap_or(TimeDelta::MAX);
@@ -155,11 +174,34 @@ pub fn plan(
                         .min(u64::from(config.max_replays_per_invocation().get()))
                         .min(ceiling - visible),
                     overflow,
-                    closed_since: since,
+                    reason: ReplayFor::Closed { since },
                 },
                 visible => Plan::Idle(Idle::SourceOverCeiling { visible, ceiling }),
             }
         }
+    }
+}
+
+/// Moves the source's excess over the ceiling, if any (a tripped phase).
+fn move_excess(state: &CircuitState, source_visible: Option<u64>, config: &OverflowConfig) -> Plan {
+    let ceiling = config.ceiling();
+    let phase = state.phase.name();
+    let Some(visible) = source_visible else {
+        return Plan::Idle(Idle::SourceUnknown { phase });
+    };
+    let excess = visible.saturating_sub(ceiling);
+    if excess == 0 {
+        return Plan::Idle(Idle::UnderCeiling {
+            phase,
+            visible,
+            ceiling,
+        });
+    }
+    Plan::Move {
+        count: excess.min(u64::from(config.max_moves_per_invocation().get())),
+        phase,
+        visible,
+        ceiling,
     }
 }
 
@@ -199,12 +241,20 @@ impl fmt::Display for Plan {
             } => write!(f, "{phase}: {visible} visible over ceiling {ceiling}"),
             Self::Replay {
                 overflow,
-                closed_since,
+                reason: ReplayFor::Closed { since },
                 ..
             } => write!(
                 f,
                 "closed since {}: {overflow} in overflow",
-                closed_since.to_rfc3339()
+                since.to_rfc3339()
+            ),
+            Self::Replay {
+                overflow,
+                reason: ReplayFor::Probe,
+                ..
+            } => write!(
+                f,
+                "half-open: feeding the probe from {overflow} in overflow"
             ),
         }
     }

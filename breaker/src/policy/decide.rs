@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::config::CircuitConfig;
 use super::error::PolicyError;
 use super::signals::{
-    Action, AlarmKind, AlarmReading, AlarmState, Command, ProbeOutcome, ProbeReading, SignalClass,
-    Signals,
+    Action, AlarmKind, AlarmReading, AlarmState, Command, ProbeOutcome, ProbeReading, ProbeTraffic,
+    SignalClass, Signals,
 };
 use super::state::{Actuation, CircuitState, Edge, Override, OverrideKind, Phase};
 use super::tags::sanitize;
@@ -444,18 +444,23 @@ impl<'a> Health<'a> {
     fn probe_verdict(&self, max_error_ratio: f64) -> Verdict {
         match self.probe {
             ProbeReading::NotRead => Verdict::Pass,
-            ProbeReading::Unreadable | ProbeReading::Seen(ProbeOutcome { invocations: 0, .. }) => {
-                Verdict::CannotTell
-            }
-            ProbeReading::Seen(outcome) => {
+            ProbeReading::Seen(ProbeTraffic { after, .. }) if after.invocations > 0 => {
                 #[allow(clippy::cast_precision_loss)] // counts far below 2^52
-                let ratio = outcome.errors as f64 / outcome.invocations as f64;
+                let ratio = after.errors as f64 / after.invocations as f64;
                 if ratio <= max_error_ratio {
                     Verdict::Pass
                 } else {
-                    Verdict::Fail(outcome)
+                    Verdict::Fail(after)
                 }
             }
+            // Only the minute the probe began in shows traffic: a pass if none of it failed;
+            // its errors may predate the probe, so they only mean it cannot tell yet.
+            ProbeReading::Seen(ProbeTraffic { opening, .. })
+                if opening.invocations > 0 && opening.errors == 0 =>
+            {
+                Verdict::Pass
+            }
+            ProbeReading::Unreadable | ProbeReading::Seen(_) => Verdict::CannotTell,
         }
     }
 }

@@ -29,6 +29,6 @@ pub use error::PolicyError;
 pub use plan::{Observed, Step, plan};
 pub use signals::{
     AWS_METRIC_PUBLISH_DELAY, Action, AlarmKind, AlarmReading, AlarmState, Command, MappingSignal,
-    ProbeOutcome, ProbeReading, SignalClass, Signals,
+    ProbeOutcome, ProbeReading, ProbeTraffic, SignalClass, Signals,
 };
 pub use state::{Actuation, CircuitState, Edge, Override, OverrideKind, Phase, PhaseName};

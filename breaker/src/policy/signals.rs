@@ -165,12 +165,29 @@ pub enum Command {
 
 /// What the probe's own traffic showed: the consumer's `Invocations` and `Errors` while the
 /// circuit was half-open (`GetMetricData` over the probe so far).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ProbeOutcome {
     /// Invocations of the consumer.
     pub invocations: u64,
     /// Of those, the ones that failed.
     pub errors: u64,
+}
+
+/// The probe's own traffic as the consumer's one-minute metrics show it, split where the probe
+/// began.
+///
+/// Lambda's metrics are stored per minute, so the minute the probe began in (`opening`) also
+/// holds what happened before it in that minute: in-flight batches that finished after the
+/// disable, or the failures that tripped the circuit when it opened and probed within one
+/// minute. So that minute is evidence only one way: its invocations show traffic when none of
+/// them failed, and its errors are never held against the probe. The whole minutes after it
+/// (`after`) are judged in full.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeTraffic {
+    /// The minute the probe began in (empty when it began on a whole minute).
+    pub opening: ProbeOutcome,
+    /// Every whole minute from the first one after the probe began.
+    pub after: ProbeOutcome,
 }
 
 /// How much the policy knows about the probe's own traffic.
@@ -185,7 +202,7 @@ pub enum ProbeReading {
     /// blind, it stays half-open (probing at the lowest level) until it can see.
     Unreadable,
     /// What the consumer's metrics showed since the circuit went half-open.
-    Seen(ProbeOutcome),
+    Seen(ProbeTraffic),
 }
 
 /// What the live event source mapping shows, as far as the policy cares.
