@@ -1,5 +1,5 @@
 # Inputs of the Floodgate module. Every rule the controller enforces at start-up
-# (breaker/src/config.rs) is checked here too, so a bad value fails `terraform plan` instead of
+# (core/src/config.rs) is checked here too, so a bad value fails `terraform plan` instead of
 # the controller's cold start. Each message names the field and the offending circuits.
 
 variable "name" {

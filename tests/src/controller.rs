@@ -22,8 +22,8 @@ use std::time::Duration;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StateValue, Statistic};
 use aws_sdk_lambda::operation::get_event_source_mapping::GetEventSourceMappingOutput;
 use aws_sdk_lambda::types::ScalingConfig;
-use breaker::policy::{AlarmState, PhaseName};
-use breaker::protocol::{OperatorCommand, Request, Response};
+use floodgate_core::policy::{AlarmState, PhaseName};
+use floodgate_core::protocol::{OperatorCommand, Request, Response};
 use serde_json::{Value, json};
 use tokio::time::{Instant, sleep};
 
@@ -858,7 +858,7 @@ async fn deploy_controller(
     let name = unique_name(&format!("{prefix}-ctl"));
     let mut spec = FunctionSpec::new(&name, zip)
         .timeout(CONTROLLER_TIMEOUT)
-        .env(breaker::config::CONFIG_ENV, config.to_string())
+        .env(floodgate_core::config::CONFIG_ENV, config.to_string())
         .env("RUST_LOG", "info");
     if let Some(endpoint) = endpoint {
         spec = spec.env(breaker::aws::ENDPOINT_ENV, endpoint);

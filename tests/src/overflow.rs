@@ -1,14 +1,13 @@
 //! A test bed for the overflow against LocalStack: a source queue with a DLQ, an overflow
 //! queue, a manual CloudWatch alarm, and a controller configuration naming them — driven in
 //! process through `breaker`'s real SDK adapters ([`breaker::aws::AwsPorts`]), optionally
-//! wrapped in [`breaker::fake::Faulty`] to fail chosen batch entries.
+//! wrapped in [`floodgate_testkit::Faulty`] to fail chosen batch entries.
 //!
 //! With [`BedSpec::consumer`], the bed also deploys the `probe-lambda` consumer on the source
 //! through an event source mapping, so whole reconciles (trip, close, replay) run against the
 //! real mapping and the consumer's ledger shows what it processed.
 
 use std::collections::BTreeSet;
-use std::num::NonZeroU32;
 use std::time::Duration;
 
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StateValue, Statistic};
@@ -18,17 +17,19 @@ use aws_sdk_sqs::types::{
     MessageSystemAttributeValue, QueueAttributeName,
 };
 use breaker::aws::AwsPorts;
-use breaker::config::Circuit;
-use breaker::fake::MemoryRecorder;
-use breaker::overflow::batch::MOVED_ATTRIBUTE;
-use breaker::overflow::{Direction, Limits, Pacer, Provenance, Tally, Transfer, run, transfer};
-use breaker::policy::{CircuitState, Phase};
-use breaker::ports::{MessageAttribute, OutgoingMessage, Ports, Queues};
-use breaker::protocol::OverflowReport;
-use breaker::reconcile::Context;
-use breaker::retry::RetryPolicy;
-use breaker::{Controller, ControllerConfig};
 use chrono::{DateTime, Utc};
+use floodgate_core::config::Circuit;
+use floodgate_core::overflow::batch::MOVED_ATTRIBUTE;
+use floodgate_core::overflow::{
+    Direction, Limits, Pacer, Provenance, Tally, Transfer, run, transfer,
+};
+use floodgate_core::policy::{CircuitState, Phase};
+use floodgate_core::ports::{Clock, MessageAttribute, OutgoingMessage, Ports, Queues, Retrying};
+use floodgate_core::protocol::OverflowReport;
+use floodgate_core::reconcile::Context;
+use floodgate_core::retry::RetryPolicy;
+use floodgate_core::{Controller, ControllerConfig};
+use floodgate_testkit::MemoryRecorder;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -44,7 +45,7 @@ pub async fn breaker_ports() -> AwsPorts {
     let sdk = crate::for_localstack(breaker::aws::config_loader())
         .load()
         .await;
-    AwsPorts::new(&sdk, NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN))
+    AwsPorts::new(&sdk)
 }
 
 /// What [`OverflowBed::deploy`] builds.
@@ -244,7 +245,7 @@ impl OverflowBed {
     }
 
     /// The overflow step of one reconcile, as `reconcile` runs it: the source's depth read
-    /// first, then [`breaker::overflow::run`] for a circuit in `state` at `now`, through
+    /// first, then [`floodgate_core::overflow::run`] for a circuit in `state` at `now`, through
     /// `ports`.
     ///
     /// # Panics
@@ -256,9 +257,9 @@ impl OverflowBed {
         now: DateTime<Utc>,
     ) -> OverflowReport {
         let recorder = MemoryRecorder::default();
+        let ports = Retrying::new(ports, RetryPolicy::default());
         let ctx = Context {
-            ports,
-            retry: &RetryPolicy::default(),
+            ports: &ports,
             recorder: &recorder,
         };
         let depth = ports.queue_depth(&self.source.url).await.ok();
@@ -268,7 +269,7 @@ impl OverflowBed {
             state,
             depth,
             now,
-            breaker::reconcile::Budget::for_next(std::time::Duration::from_mins(10)),
+            floodgate_core::reconcile::Budget::for_next(&ports, std::time::Duration::from_mins(10)),
         )
         .await
         .expect("the bed's circuit has an overflow queue")
@@ -348,12 +349,16 @@ impl OverflowBed {
         Ok(parked)
     }
 
-    /// [`breaker::overflow::transfer`] of up to `count` messages through `ports`, unpaced,
+    /// [`floodgate_core::overflow::transfer`] of up to `count` messages through `ports`, unpaced,
     /// under the default retry policy, never stopped early.
-    pub async fn transfer<Q: Queues>(&self, ports: &Q, job: &Transfer, count: u64) -> Tally {
+    pub async fn transfer<Q: Queues + Clock>(
+        &self,
+        ports: &Q,
+        job: &Transfer,
+        count: u64,
+    ) -> Tally {
         transfer(
-            ports,
-            &RetryPolicy::default(),
+            &Retrying::new(ports, RetryPolicy::default()),
             &Pacer::unlimited(),
             job,
             count,

@@ -14,6 +14,7 @@
 //! (`CloudWatch`) and awsJson1.0 (SQS), its timeout handling, and the crate's classification
 //! of what the SDK reports.
 
+use floodgate_core::Operation;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -173,9 +174,9 @@ impl FaultProxy {
 
     /// The next `times` requests of `operation` get `fault` instead of an answer from
     /// LocalStack. Rules for one operation apply in the order they were armed.
-    pub fn inject(&self, operation: &str, fault: Fault, times: u32) {
+    pub fn inject(&self, operation: Operation, fault: Fault, times: u32) {
         lock(&self.shared).rules.push(Rule {
-            operation: operation.to_owned(),
+            operation: operation.as_str().to_owned(),
             fault,
             remaining: times,
         });

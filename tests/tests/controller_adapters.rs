@@ -4,18 +4,17 @@
 //! are classified.
 
 use std::collections::BTreeMap;
-use std::num::NonZeroU32;
 use std::time::Duration;
 
 use aws_config::Region;
 use aws_sdk_sqs::config::Credentials;
 use breaker::aws::AwsPorts;
-use breaker::error::AwsFault;
-use breaker::policy::{AlarmState, ProbeOutcome, ProbeTraffic};
-use breaker::ports::{
+use chrono::DurationRound;
+use floodgate_core::error::AwsFault;
+use floodgate_core::policy::{AlarmState, ProbeOutcome, ProbeTraffic};
+use floodgate_core::ports::{
     Alarms, Concurrency, EventSourceMappings, MappingState, MappingUpdate, Queues,
 };
-use chrono::DurationRound;
 use floodgate_tests::{
     AlarmSource, Check, HarnessError, LocalAws, Watched, endpoint_url, put_alarm, unique_name,
     wait_for,
@@ -28,7 +27,7 @@ async fn ports() -> AwsPorts {
         .credentials_provider(Credentials::new("test", "test", None, None, "adapters"))
         .load()
         .await;
-    AwsPorts::new(&sdk, NonZeroU32::new(15).expect("non-zero"))
+    AwsPorts::new(&sdk)
 }
 
 #[tokio::test]

@@ -26,9 +26,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use breaker::config::ControllerConfig;
-use breaker::policy::{AlarmKind, AlarmState, PhaseName};
-use breaker::protocol::AlarmStatus;
+use floodgate_core::config::ControllerConfig;
+use floodgate_core::policy::{AlarmKind, AlarmState, PhaseName};
+use floodgate_core::protocol::AlarmStatus;
 use floodgate_tests::{AlarmSource, AlarmSpec, LedgerEntry, Rig, RigSpec, fast_timings};
 use serde_json::json;
 use tokio::time::{Instant, sleep};

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use breaker::policy::{AlarmState, Cause, OverrideKind, PhaseName, Step, Timer};
-use breaker::protocol::Response;
 use chrono::{TimeDelta, Utc};
+use floodgate_core::policy::{AlarmState, Cause, OverrideKind, PhaseName, Step, Timer};
+use floodgate_core::protocol::Response;
 use floodgate_tests::{CliRun, Rig, RigSpec};
 
 const REACT: Duration = Duration::from_secs(30);

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use breaker::policy::{PhaseName, Step};
-use breaker::protocol::OperatorCommand;
+use floodgate_core::policy::{PhaseName, Step};
+use floodgate_core::protocol::OperatorCommand;
 use floodgate_tests::{Rig, RigSpec};
 
 const REACT: Duration = Duration::from_secs(30);

@@ -3,9 +3,9 @@
 //! events are rejected as `Rejected` function errors, logged without their body, and leave
 //! every resource as it was.
 
-use breaker::policy::{AlarmState, PhaseName};
-use breaker::protocol::CircuitStatus;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use floodgate_core::policy::{AlarmState, PhaseName};
+use floodgate_core::protocol::CircuitStatus;
 use floodgate_tests::{ACCOUNT, AlarmSpec, REGION, Rig, RigSpec};
 use serde_json::{Value, json};
 

@@ -5,11 +5,12 @@
 //! retry budget fails the invocation as `Retryable` without recording anything, and the next
 //! invocation converges.
 
+use floodgate_core::Operation;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use breaker::policy::{AlarmState, OverrideKind, PhaseName};
-use breaker::protocol::OperatorCommand;
+use floodgate_core::policy::{AlarmState, OverrideKind, PhaseName};
+use floodgate_core::protocol::OperatorCommand;
 use floodgate_tests::{Exchange, Fault, FaultProxy, Outcome, Rig, RigSpec, endpoint_url};
 
 /// Room for the stalled attempt (the controller's attempt timeout is 10 s) and backoffs.
@@ -103,23 +104,23 @@ async fn throttling_in_use_5xx_drops_and_timeouts_are_retried_until_the_circuit_
 
     let armed = [
         (
-            "GetEventSourceMapping",
+            Operation::GetEventSourceMapping,
             Fault::Stall(Duration::from_secs(15)),
         ),
-        ("ListTags", Fault::THROTTLED),
-        ("GetFunctionConcurrency", Fault::Drop),
+        (Operation::ListTags, Fault::THROTTLED),
+        (Operation::GetFunctionConcurrency, Fault::Drop),
         (
-            "DescribeAlarms",
+            Operation::DescribeAlarms,
             Fault::Error {
                 status: 503,
                 code: "ServiceUnavailable",
             },
         ),
-        ("UpdateEventSourceMapping", Fault::THROTTLED),
-        ("UpdateEventSourceMapping", Fault::RESOURCE_IN_USE),
-        ("PutFunctionConcurrency", Fault::UNAVAILABLE),
+        (Operation::UpdateEventSourceMapping, Fault::THROTTLED),
+        (Operation::UpdateEventSourceMapping, Fault::RESOURCE_IN_USE),
+        (Operation::PutFunctionConcurrency, Fault::UNAVAILABLE),
         (
-            "TagResource",
+            Operation::TagResource,
             Fault::Error {
                 status: 409,
                 code: "ResourceConflictException",
@@ -128,7 +129,7 @@ async fn throttling_in_use_5xx_drops_and_timeouts_are_retried_until_the_circuit_
     ];
     proxy.clear();
     for (operation, fault) in &armed {
-        proxy.inject(operation, fault.clone(), 1);
+        proxy.inject(*operation, fault.clone(), 1);
     }
     // The alarm action meets every fault on its way.
     rig.set_alarm("errors", AlarmState::Alarm)
@@ -149,7 +150,7 @@ async fn throttling_in_use_5xx_drops_and_timeouts_are_retried_until_the_circuit_
     // Each fault was followed by a retry of the same call that succeeded.
     let log = proxy.exchanges();
     for operation in armed.iter().map(|(op, _)| *op).collect::<BTreeSet<_>>() {
-        let calls = of(&log, operation);
+        let calls = of(&log, operation.as_str());
         let injected = armed.iter().filter(|(op, _)| *op == operation).count();
         let outcomes: Vec<&Outcome> = calls.iter().map(|e| &e.outcome).collect();
         assert!(
@@ -174,7 +175,7 @@ async fn a_fault_outlasting_the_retry_budget_fails_retryably_keeps_the_intent_an
 
     // The controller tries each call 8 times (16.2 s of backoff in all).
     proxy.clear();
-    proxy.inject("UpdateEventSourceMapping", Fault::THROTTLED, 8);
+    proxy.inject(Operation::UpdateEventSourceMapping, Fault::THROTTLED, 8);
     let force_open = OperatorCommand::ForceOpen {
         circuit: rig.circuit.clone(),
         reason: "maintenance".to_owned(),

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use breaker::policy::{AlarmKind, AlarmState, Cause, PhaseName, Step};
+use floodgate_core::policy::{AlarmKind, AlarmState, Cause, PhaseName, Step};
 use floodgate_tests::{AlarmSpec, Rig, RigSpec};
 
 const REACT: Duration = Duration::from_secs(30);

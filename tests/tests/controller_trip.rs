@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use breaker::policy::{AlarmState, Cause, PhaseName, Step, Timer};
-use breaker::protocol::{Response, TransitionRecord};
 use chrono::{DateTime, TimeDelta, Utc};
+use floodgate_core::policy::{AlarmState, Cause, PhaseName, Step, Timer};
+use floodgate_core::protocol::{Response, TransitionRecord};
 use floodgate_tests::{AlarmSource, AlarmSpec, Rig, RigSpec, Seen};
 use serde_json::json;
 
@@ -174,7 +174,7 @@ async fn a_failing_consumer_trips_the_circuit_through_its_real_lambda_errors_met
     assert_eq!(open.resources(), ("Disabled", Some(2), Some(2)));
 
     let status = rig
-        .command(breaker::protocol::OperatorCommand::Status { circuit: None })
+        .command(floodgate_core::protocol::OperatorCommand::Status { circuit: None })
         .await
         .expect("status")
         .response();

@@ -9,9 +9,9 @@
 
 use std::path::PathBuf;
 
-use breaker::ControllerConfig;
-use breaker::config::{Circuit, CircuitAlarm};
-use breaker::policy::{Action, AlarmKind, ReservedConcurrency};
+use floodgate_core::ControllerConfig;
+use floodgate_core::config::{Circuit, CircuitAlarm};
+use floodgate_core::policy::{Action, AlarmKind, ReservedConcurrency};
 use serde_json::{Value, json};
 
 fn rendered(module: &str) -> Value {
@@ -23,7 +23,7 @@ fn rendered(module: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
-fn load(document: &Value) -> Result<ControllerConfig, breaker::Error> {
+fn load(document: &Value) -> Result<ControllerConfig, floodgate_core::Error> {
     ControllerConfig::from_json(&document.to_string())
 }
 
@@ -87,7 +87,7 @@ fn the_loader_accepts_what_each_module_renders_with_every_field_meant() {
         );
         assert_eq!(
             overflow.ceiling(),
-            breaker::config::DEFAULT_OVERFLOW_CEILING
+            floodgate_core::config::DEFAULT_OVERFLOW_CEILING
         );
         let overflow = config
             .circuit("payments")

@@ -4,11 +4,12 @@
 //! by body across the source, the overflow queue and the DLQ: duplicates are allowed (a failed
 //! delete), losses are not.
 
+use floodgate_core::Operation;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use breaker::fake::{EntryFault, Faulty};
-use breaker::overflow::Transfer;
+use floodgate_core::overflow::Transfer;
+use floodgate_testkit::{EntryFault, Faulty};
 use floodgate_tests::overflow::{BedSpec, OverflowBed, bodies, body_multiset, body_set};
 use serde_json::json;
 
@@ -90,7 +91,7 @@ async fn injected_send_and_delete_failures_leave_duplicates_at_most_never_a_loss
     // First batch: entry 3 fails on SQS's side, entry 6 is refused; of the 8 sent, the second
     // delete fails.
     faulty.fail_entries(
-        "SendMessageBatch",
+        Operation::SendMessageBatch,
         [
             EntryFault::Succeed,
             EntryFault::Succeed,
@@ -102,7 +103,7 @@ async fn injected_send_and_delete_failures_leave_duplicates_at_most_never_a_loss
         ],
     );
     faulty.fail_entries(
-        "DeleteMessageBatch",
+        Operation::DeleteMessageBatch,
         [EntryFault::Succeed, EntryFault::Transient],
     );
 
@@ -149,10 +150,13 @@ async fn a_failed_visibility_change_loses_nothing_either() {
     let (sent, _) = bed.fill(&bed.source, 10).await.expect("send");
     let faulty = Faulty::new(bed.ports.clone());
     faulty.fail_entries(
-        "SendMessageBatch",
+        Operation::SendMessageBatch,
         [EntryFault::Transient, EntryFault::Transient],
     );
-    faulty.fail_entries("ChangeMessageVisibilityBatch", [EntryFault::Transient]);
+    faulty.fail_entries(
+        Operation::ChangeMessageVisibilityBatch,
+        [EntryFault::Transient],
+    );
 
     let tally = bed.transfer(&faulty, &move_job(&bed), 10).await;
 

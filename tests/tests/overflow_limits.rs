@@ -8,11 +8,11 @@
 use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use breaker::overflow::batch::DEAD_LETTER_ATTRIBUTE;
-use breaker::policy::Phase;
-use breaker::ports::Queues;
-use breaker::protocol::OverflowAction;
 use chrono::{TimeDelta, Utc};
+use floodgate_core::overflow::batch::DEAD_LETTER_ATTRIBUTE;
+use floodgate_core::policy::Phase;
+use floodgate_core::ports::Queues;
+use floodgate_core::protocol::OverflowAction;
 use floodgate_tests::ACCOUNT;
 use floodgate_tests::overflow::{BedSpec, OverflowBed, in_phase, provenance_of};
 use serde_json::json;

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use breaker::overflow::batch::MOVED_ATTRIBUTE;
-use breaker::overflow::transfer::{IN_FLIGHT_VISIBILITY, UNMOVABLE_HOLD};
-use breaker::policy::{CircuitState, Phase};
-use breaker::protocol::OverflowAction;
 use chrono::Utc;
+use floodgate_core::overflow::batch::MOVED_ATTRIBUTE;
+use floodgate_core::overflow::transfer::{IN_FLIGHT_VISIBILITY, UNMOVABLE_HOLD};
+use floodgate_core::policy::{CircuitState, Phase};
+use floodgate_core::protocol::OverflowAction;
 use floodgate_tests::overflow::{
     BedSpec, OverflowBed, bodies, body_multiset, in_phase, provenance_of,
 };

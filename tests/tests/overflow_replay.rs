@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use aws_sdk_cloudwatch::types::StateValue;
-use breaker::overflow::batch::{MOVED_ATTRIBUTE, REPLAYED_ATTRIBUTE};
-use breaker::policy::{Phase, PhaseName};
-use breaker::protocol::{OverflowAction, OverflowReport, Response};
 use chrono::{DateTime, TimeDelta, Utc};
+use floodgate_core::overflow::batch::{MOVED_ATTRIBUTE, REPLAYED_ATTRIBUTE};
+use floodgate_core::policy::{Phase, PhaseName};
+use floodgate_core::protocol::{OverflowAction, OverflowReport, Response};
 use floodgate_tests::overflow::{
     BedSpec, OverflowBed, body_multiset, body_set, in_phase, provenance_of,
 };
@@ -156,7 +156,7 @@ async fn an_alarm_firing_mid_replay_stops_it_and_nothing_is_lost() {
 }
 
 async fn handle(
-    controller: &breaker::Controller<breaker::aws::AwsPorts>,
+    controller: &floodgate_core::Controller<breaker::aws::AwsPorts>,
     body: serde_json::Value,
     now: DateTime<Utc>,
 ) -> Response {

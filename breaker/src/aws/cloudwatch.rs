@@ -11,11 +11,12 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 use super::AwsPorts;
 use super::fault::from_sdk;
-use crate::error::Error;
-use crate::policy::{
+use floodgate_core::Operation;
+use floodgate_core::error::Error;
+use floodgate_core::policy::{
     AWS_METRIC_PUBLISH_DELAY, AlarmReading, AlarmState, ProbeOutcome, ProbeTraffic,
 };
-use crate::ports::{AlarmDescription, Alarms};
+use floodgate_core::ports::{AlarmDescription, Alarms};
 
 /// The worst-case time a metric alarm needs to show a failure that starts now: its period
 /// times the datapoints it needs, plus the publish delay of its metric — AWS's own
@@ -137,7 +138,7 @@ impl Alarms for AwsPorts {
                 .set_next_token(token.take())
                 .send()
                 .await
-                .map_err(|e| from_sdk("DescribeAlarms", &e))?;
+                .map_err(|e| from_sdk(Operation::DescribeAlarms, &e))?;
             // The transition time, not the last update: an alarm re-evaluated in the same
             // state has not become any less (or more) healthy.
             found.extend(out.metric_alarms().iter().filter_map(|a| {
@@ -173,7 +174,7 @@ impl Alarms for AwsPorts {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<ProbeTraffic, Error> {
-        const OP: &str = "GetMetricData";
+        const OP: Operation = Operation::GetMetricData;
         // Lambda's metrics are stored per minute, and GetMetricData rounds a StartTime under
         // 15 days old down to the whole minute (GetMetricData API reference, StartTime): the
         // minute `from` falls in also holds what happened before `from`. Its datapoint is

@@ -3,10 +3,11 @@
 use aws_sdk_lambda::config::http::HttpResponse;
 use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
-use crate::error::{AwsFault, Error};
+use floodgate_core::Operation;
+use floodgate_core::error::{AwsFault, Error};
 
 /// Converts a failed SDK call of `operation` into an [`Error::Aws`].
-pub(super) fn from_sdk<E>(operation: &'static str, error: &SdkError<E, HttpResponse>) -> Error
+pub(super) fn from_sdk<E>(operation: Operation, error: &SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -123,7 +124,7 @@ mod tests {
             UpdateEventSourceMappingError::ResourceInUseException(exception),
             response,
         );
-        let converted = from_sdk("UpdateEventSourceMapping", &error);
+        let converted = from_sdk(Operation::UpdateEventSourceMapping, &error);
         assert_eq!(converted.aws_fault(), Some(AwsFault::InUse));
         assert!(converted.is_retryable());
         assert!(matches!(
@@ -137,7 +138,7 @@ mod tests {
         let error: SdkError<UpdateEventSourceMappingError, HttpResponse> =
             SdkError::timeout_error("attempt timed out");
         assert_eq!(
-            from_sdk("UpdateEventSourceMapping", &error).aws_fault(),
+            from_sdk(Operation::UpdateEventSourceMapping, &error).aws_fault(),
             Some(AwsFault::Transient)
         );
     }

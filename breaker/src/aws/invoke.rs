@@ -8,7 +8,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_lambda::primitives::Blob;
 use serde::Deserialize;
 
-use crate::protocol::{Request, Response};
+use floodgate_core::protocol::{Request, Response};
 
 /// Attempts per Invoke from the CLI (the SDK's standard retry mode, with backoff up to
 /// [`INVOKE_MAX_BACKOFF`]): together about 30 s of patience, three times the controller's
@@ -33,7 +33,7 @@ pub enum InvokeError {
     /// The controller ran and refused or failed the request.
     #[error("{error_type}: {message}")]
     Function {
-        /// `Rejected`, `Retryable` or `Failed` (see [`crate::protocol`]).
+        /// `Rejected`, `Retryable` or `Failed` (see [`floodgate_core::protocol`]).
         error_type: String,
         /// The controller's explanation.
         message: String,

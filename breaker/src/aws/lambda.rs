@@ -8,12 +8,13 @@ use chrono::DateTime;
 
 use super::AwsPorts;
 use super::fault::from_sdk;
-use crate::error::{AwsFault, Error};
-use crate::ports::{
+use floodgate_core::Operation;
+use floodgate_core::error::{AwsFault, Error};
+use floodgate_core::ports::{
     Concurrency, EventSourceMappings, Mapping, MappingState, MappingUpdate, Pollers,
 };
 
-fn to_i32(operation: &'static str, value: u32) -> Result<i32, Error> {
+fn to_i32(operation: Operation, value: u32) -> Result<i32, Error> {
     i32::try_from(value).map_err(|_| {
         Error::aws(
             operation,
@@ -38,10 +39,9 @@ fn mapping_arn(function_arn: &str, uuid: &str) -> Option<String> {
 
 impl EventSourceMappings for AwsPorts {
     async fn get_mapping(&self, uuid: &str) -> Result<Mapping, Error> {
-        const OP: &str = "GetEventSourceMapping";
+        const OP: Operation = Operation::GetEventSourceMapping;
         let out = self
-            .lambda()
-            .await
+            .lambda
             .get_event_source_mapping()
             .uuid(uuid)
             .send()
@@ -77,7 +77,7 @@ impl EventSourceMappings for AwsPorts {
     }
 
     async fn update_mapping(&self, uuid: &str, update: MappingUpdate) -> Result<(), Error> {
-        const OP: &str = "UpdateEventSourceMapping";
+        const OP: Operation = Operation::UpdateEventSourceMapping;
         let scaling = update
             .maximum_concurrency
             .map(|n| to_i32(OP, n))
@@ -92,8 +92,7 @@ impl EventSourceMappings for AwsPorts {
             ),
             None => None,
         };
-        self.lambda()
-            .await
+        self.lambda
             .update_event_source_mapping()
             .uuid(uuid)
             .set_enabled(update.enabled)
@@ -107,13 +106,12 @@ impl EventSourceMappings for AwsPorts {
 
     async fn tags(&self, arn: &str) -> Result<BTreeMap<String, String>, Error> {
         let out = self
-            .lambda()
-            .await
+            .lambda
             .list_tags()
             .resource(arn)
             .send()
             .await
-            .map_err(|e| from_sdk("ListTags", &e))?;
+            .map_err(|e| from_sdk(Operation::ListTags, &e))?;
         Ok(out
             .tags()
             .map(|tags| tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -123,14 +121,13 @@ impl EventSourceMappings for AwsPorts {
     async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<(), Error> {
         let tags: HashMap<String, String> =
             tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        self.lambda()
-            .await
+        self.lambda
             .tag_resource()
             .resource(arn)
             .set_tags(Some(tags))
             .send()
             .await
-            .map_err(|e| from_sdk("TagResource", &e))?;
+            .map_err(|e| from_sdk(Operation::TagResource, &e))?;
         Ok(())
     }
 }
@@ -138,20 +135,18 @@ impl EventSourceMappings for AwsPorts {
 impl Concurrency for AwsPorts {
     async fn reserved_concurrency(&self, function: &str) -> Result<Option<u32>, Error> {
         let out = self
-            .lambda()
-            .await
+            .lambda
             .get_function_concurrency()
             .function_name(function)
             .send()
             .await
-            .map_err(|e| from_sdk("GetFunctionConcurrency", &e))?;
+            .map_err(|e| from_sdk(Operation::GetFunctionConcurrency, &e))?;
         Ok(out.reserved_concurrent_executions().and_then(to_u32))
     }
 
     async fn set_reserved_concurrency(&self, function: &str, reserved: u32) -> Result<(), Error> {
-        const OP: &str = "PutFunctionConcurrency";
-        self.lambda()
-            .await
+        const OP: Operation = Operation::PutFunctionConcurrency;
+        self.lambda
             .put_function_concurrency()
             .function_name(function)
             .reserved_concurrent_executions(to_i32(OP, reserved)?)

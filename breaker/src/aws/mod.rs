@@ -1,18 +1,18 @@
 //! The only module that imports the AWS SDK: client construction and the SDK implementations
-//! of [`crate::ports`].
+//! of [`floodgate_core::ports`].
 //!
 //! - **HTTP client.** The SDK crates are compiled without default features, so they carry no
 //!   HTTP client of their own; without the explicit rustls (ring) client set here every call
 //!   would fail at run time. A test makes a real call to prove it.
 //! - **Endpoint.** `AWS_ENDPOINT_URL` (LocalStack sets it for the functions it runs) is
 //!   honoured explicitly, for every client.
-//! - **Retries.** The SDK's own retries are off: every call is retried by the crate's one
-//!   policy ([`crate::retry`]), so each attempt is visible there and passes the rate limiter.
-//! - **Rate limit.** Every Lambda control-plane call (`GetEventSourceMapping`,
-//!   `UpdateEventSourceMapping`, `ListTags`, `TagResource`, `Get`/`Put`/`DeleteFunctionConcurrency`)
-//!   first waits on one shared `governor` limiter ([`ControlPlaneLimiter`]): Lambda allows 15
-//!   control-plane requests per second per account, shared with everything else in it.
-//!   `CloudWatch` and SQS reads have limits of their own and do not take from this budget.
+//! - **Retries.** The SDK's own retries are off: every call is retried by the core's one
+//!   policy ([`floodgate_core::ports::Retrying`]), so each attempt is visible there and passes
+//!   the rate limiter.
+//! - **Rate limit.** Every Lambda control-plane call waits on the core's shared limiter
+//!   ([`floodgate_core::ports::Limited`]) first: Lambda allows 15 control-plane requests per
+//!   second per account, shared with everything else in it.
+//! - **Time.** [`AwsPorts`] is also the time port, on tokio's clock.
 //! - [`invoke`]: the operator CLI's client for the controller Lambda (Invoke is not a
 //!   control-plane call of the protected resources, and runs in another process).
 
@@ -22,14 +22,12 @@ pub mod invoke;
 mod lambda;
 mod sqs;
 
-use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use floodgate_core::ports::Clock;
 
 /// Environment variable naming an endpoint for every AWS service (LocalStack).
 pub const ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL";
@@ -37,14 +35,6 @@ pub const ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL";
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Longest wait for one attempt of one call; a slower one counts as transient and is retried.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The limiter every Lambda control-plane call waits on.
-pub type ControlPlaneLimiter = DefaultDirectRateLimiter;
-
-/// A limiter allowing `rate` calls per second, with a burst of one second's worth.
-pub fn control_plane_limiter(rate: NonZeroU32) -> Arc<ControlPlaneLimiter> {
-    Arc::new(RateLimiter::direct(Quota::per_second(rate)))
-}
 
 /// The SDK config loader with the crate's settings: the explicit HTTP client, SDK retries
 /// off, connect and attempt timeouts. Callers add region, credentials or an endpoint.
@@ -73,36 +63,36 @@ pub async fn load_sdk_config() -> SdkConfig {
     loader.load().await
 }
 
-/// The SDK implementation of every port.
+/// The SDK implementation of every port, with time on tokio's clock. The controller wraps it
+/// in the core's [`floodgate_core::ports::Limited`] (the control-plane limiter) and
+/// [`floodgate_core::ports::Retrying`] (the retry policy).
 #[derive(Debug, Clone)]
 pub struct AwsPorts {
     lambda: aws_sdk_lambda::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
     sqs: aws_sdk_sqs::Client,
-    limiter: Arc<ControlPlaneLimiter>,
+    origin: tokio::time::Instant,
 }
 
 impl AwsPorts {
-    /// Clients from `sdk`, with Lambda control-plane calls limited to `rate` per second.
-    pub fn new(sdk: &SdkConfig, rate: NonZeroU32) -> Self {
-        Self::with_limiter(sdk, control_plane_limiter(rate))
-    }
-
-    /// Clients from `sdk` sharing an existing limiter (e.g. with another component of the
-    /// same process).
-    pub fn with_limiter(sdk: &SdkConfig, limiter: Arc<ControlPlaneLimiter>) -> Self {
+    /// Clients from `sdk`.
+    pub fn new(sdk: &SdkConfig) -> Self {
         Self {
             lambda: aws_sdk_lambda::Client::new(sdk),
             cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
             sqs: aws_sdk_sqs::Client::new(sdk),
-            limiter,
+            origin: tokio::time::Instant::now(),
         }
     }
+}
 
-    /// The Lambda client, after waiting for the control-plane limiter.
-    async fn lambda(&self) -> &aws_sdk_lambda::Client {
-        self.limiter.until_ready().await;
-        &self.lambda
+impl Clock for AwsPorts {
+    fn monotonic(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    async fn sleep(&self, span: Duration) {
+        tokio::time::sleep(span).await;
     }
 }
 
@@ -114,9 +104,13 @@ mod tests {
     use aws_sdk_lambda::config::{Credentials, Region};
     use aws_sdk_lambda::error::SdkError;
 
+    use std::num::NonZeroU32;
+    use std::sync::Arc;
+
     use super::*;
-    use crate::error::{AwsFault, Error};
-    use crate::ports::EventSourceMappings;
+    use floodgate_core::Operation;
+    use floodgate_core::error::{AwsFault, Error};
+    use floodgate_core::ports::{EventSourceMappings, Limited, Pace};
 
     /// An address nothing listens on: bind a free port, then let it go.
     fn closed_endpoint() -> String {
@@ -158,7 +152,7 @@ mod tests {
     #[tokio::test]
     async fn a_refused_connection_is_classified_transient_through_the_port() {
         let sdk = sdk_config(&closed_endpoint()).await;
-        let ports = AwsPorts::new(&sdk, NonZeroU32::new(5).unwrap());
+        let ports = AwsPorts::new(&sdk);
         let error = ports
             .get_mapping("14e0db71-5d35-4eb5-b481-8945cf9d10c2")
             .await
@@ -167,7 +161,7 @@ mod tests {
         assert!(matches!(
             error,
             Error::Aws {
-                operation: "GetEventSourceMapping",
+                operation: Operation::GetEventSourceMapping,
                 ..
             }
         ));
@@ -177,7 +171,8 @@ mod tests {
     async fn lambda_calls_wait_on_the_shared_limiter() {
         let sdk = sdk_config(&closed_endpoint()).await;
         // 2 per second with a burst of 2: the third and fourth calls wait ~0.5 s each.
-        let ports = AwsPorts::new(&sdk, NonZeroU32::new(2).unwrap());
+        let pace = Arc::new(Pace::per_second(NonZeroU32::new(2).unwrap()));
+        let ports = Limited::new(AwsPorts::new(&sdk), pace);
         let started = Instant::now();
         for _ in 0..4 {
             let _ = ports

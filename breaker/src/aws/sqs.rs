@@ -18,19 +18,20 @@ use chrono::{DateTime, Utc};
 
 use super::AwsPorts;
 use super::fault::from_sdk;
-use crate::error::{AwsFault, Error, bounded};
-use crate::ports::{
+use floodgate_core::Operation;
+use floodgate_core::error::{AwsFault, Error, bounded};
+use floodgate_core::ports::QueueStatus;
+use floodgate_core::ports::{
     AttributeValue, EntryError, EntryResult, MAX_BATCH_ENTRIES, MessageAttribute, OutgoingMessage,
     QueueAttributes, Queues, ReceivedMessage, RedrivePolicy,
 };
-use crate::protocol::QueueStatus;
 
 /// SQS's data type for X-Ray trace headers sent as a system attribute.
 const TRACE_HEADER_TYPE: &str = "String";
 
 impl Queues for AwsPorts {
     async fn queue_depth(&self, queue_url: &str) -> Result<QueueStatus, Error> {
-        const OP: &str = "GetQueueAttributes";
+        const OP: Operation = Operation::GetQueueAttributes;
         let out = self
             .sqs
             .get_queue_attributes()
@@ -60,7 +61,7 @@ impl Queues for AwsPorts {
     }
 
     async fn queue_attributes(&self, queue_url: &str) -> Result<QueueAttributes, Error> {
-        const OP: &str = "GetQueueAttributes";
+        const OP: Operation = Operation::GetQueueAttributes;
         let out = self
             .sqs
             .get_queue_attributes()
@@ -81,7 +82,7 @@ impl Queues for AwsPorts {
     }
 
     async fn queue_url(&self, name: &str, owner: &str) -> Result<String, Error> {
-        const OP: &str = "GetQueueUrl";
+        const OP: Operation = Operation::GetQueueUrl;
         let out = self
             .sqs
             .get_queue_url()
@@ -102,7 +103,7 @@ impl Queues for AwsPorts {
         visibility_timeout: Duration,
         wait: Duration,
     ) -> Result<Vec<ReceivedMessage>, Error> {
-        const OP: &str = "ReceiveMessage";
+        const OP: Operation = Operation::ReceiveMessage;
         let out = self
             .sqs
             .receive_message()
@@ -125,7 +126,7 @@ impl Queues for AwsPorts {
         queue_url: &str,
         messages: &[OutgoingMessage],
     ) -> Result<Vec<EntryResult>, Error> {
-        const OP: &str = "SendMessageBatch";
+        const OP: Operation = Operation::SendMessageBatch;
         if messages.is_empty() {
             return Ok(Vec::new());
         }
@@ -152,7 +153,7 @@ impl Queues for AwsPorts {
         queue_url: &str,
         receipt_handles: &[String],
     ) -> Result<Vec<EntryResult>, Error> {
-        const OP: &str = "DeleteMessageBatch";
+        const OP: Operation = Operation::DeleteMessageBatch;
         if receipt_handles.is_empty() {
             return Ok(Vec::new());
         }
@@ -185,7 +186,7 @@ impl Queues for AwsPorts {
         receipt_handles: &[String],
         timeout: Duration,
     ) -> Result<Vec<EntryResult>, Error> {
-        const OP: &str = "ChangeMessageVisibilityBatch";
+        const OP: Operation = Operation::ChangeMessageVisibilityBatch;
         if receipt_handles.is_empty() {
             return Ok(Vec::new());
         }
@@ -273,7 +274,7 @@ fn secs_i32(d: Duration) -> i32 {
 /// The request entries of a batch call, each built from its item and its id: the item's
 /// index, by which [`entry_results`] maps SQS's answers back.
 fn entries<I, T>(
-    operation: &'static str,
+    operation: Operation,
     items: &[I],
     build: impl Fn(String, &I) -> Result<T, BuildError>,
 ) -> Result<Vec<T>, Error> {
@@ -325,7 +326,7 @@ fn entry_results<'a>(
 }
 
 fn received(message: &Message) -> Result<ReceivedMessage, Error> {
-    const OP: &str = "ReceiveMessage";
+    const OP: Operation = Operation::ReceiveMessage;
     let missing = |field: &str| Error::aws(OP, AwsFault::Other, None, &format!("no {field}"));
     let system = |name: MessageSystemAttributeName| {
         message

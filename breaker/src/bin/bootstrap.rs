@@ -1,6 +1,6 @@
-//! The controller Lambda (`provided.al2023`): everything happens in [`breaker::handler::run`].
+//! The controller Lambda (`provided.al2023`): everything happens in [`breaker::lambda::run`].
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    breaker::handler::run().await
+    breaker::lambda::run().await
 }

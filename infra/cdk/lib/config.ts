@@ -14,7 +14,7 @@ export interface ConfigAlarm {
 }
 
 /**
- * The controller configuration document (schema: `breaker/src/config.rs`). Optional fields are
+ * The controller configuration document (schema: `core/src/config.rs`). Optional fields are
  * written only when a prop sets them, so the controller's own defaults apply otherwise.
  */
 export interface ControllerConfigDocument {

@@ -19,7 +19,7 @@ import { FloodgatePropsError, generatedAlarmNames, validateProps } from './valid
 
 /** The service principal CloudWatch uses for an alarm's direct Lambda action. */
 export const ALARM_ACTION_PRINCIPAL = 'lambda.alarms.cloudwatch.amazonaws.com';
-/** What the scheduler sends on every tick (`breaker/src/protocol.rs`). */
+/** What the scheduler sends on every tick (`core/src/protocol.rs`). */
 export const TICK_INPUT = { floodgate: 'tick' } as const;
 /** The alias the alarms, the scheduler and operators invoke. */
 export const ALIAS_NAME = 'live';

@@ -89,7 +89,7 @@ export interface CircuitTimings {
 
 /**
  * How the controller moves the excess of a tripped circuit's source queue to the circuit's
- * overflow queue, and replays it once the circuit has recovered (`breaker/src/overflow.rs`).
+ * overflow queue, and replays it once the circuit has recovered (`core/src/overflow/mod.rs`).
  */
 export interface OverflowOptions {
   /**

@@ -3,7 +3,7 @@ import { Duration, Token } from 'aws-cdk-lib';
 import type { AlarmOptions, CircuitProps, CircuitTimings, FloodgateProps, OverflowOptions } from './props';
 import { CircuitAction } from './props';
 
-// These mirror the controller's limits (breaker/src/policy/config.rs and breaker/src/config.rs);
+// These mirror the controller's limits (core/src/policy/config.rs and core/src/config.rs);
 // checking them at synth time turns a controller init failure after deploy into a synth error.
 // The config-schema test (tests/tests/infra_config.rs) keeps the two sides honest.
 export const MIN_LEVEL = 2;

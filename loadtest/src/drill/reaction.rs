@@ -15,8 +15,8 @@
 
 use std::collections::BTreeMap;
 
-use breaker::policy::PhaseName;
 use chrono::{DateTime, Utc};
+use floodgate_core::policy::PhaseName;
 use serde::{Deserialize, Serialize};
 
 use super::spec::PhaseKind;

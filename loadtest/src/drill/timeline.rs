@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use breaker::policy::tags::{TAG_SINCE, TAG_STATE};
+use floodgate_core::policy::tags::{TAG_SINCE, TAG_STATE};
 use serde::{Deserialize, Serialize};
 
 use super::spec::PhaseKind;

@@ -317,7 +317,10 @@ async fn create_controller(
         zip,
         CONTROLLER_TIMEOUT,
         [
-            (breaker::config::CONFIG_ENV.to_owned(), config.to_string()),
+            (
+                floodgate_core::config::CONFIG_ENV.to_owned(),
+                config.to_string(),
+            ),
             ("RUST_LOG".to_owned(), "info".to_owned()),
         ],
     )

@@ -23,8 +23,8 @@
 
 use std::time::Duration;
 
-use breaker::policy::{AlarmState, PhaseName};
-use breaker::protocol::OperatorCommand;
+use floodgate_core::policy::{AlarmState, PhaseName};
+use floodgate_core::protocol::OperatorCommand;
 use floodgate_tests::bench::{Summary, millis};
 use floodgate_tests::{Exchange, FaultProxy, HarnessError, Rig, RigSpec, endpoint_url};
 use tokio::time::{Instant, sleep};

@@ -5,8 +5,8 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use breaker::ControllerConfig;
 use clap::Subcommand;
+use floodgate_core::ControllerConfig;
 
 /// Exit code when the document was read but is not a valid configuration.
 const EXIT_INVALID: u8 = 1;

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use breaker::aws::invoke::{ControllerClient, InvokeError};
-use breaker::protocol::{CircuitStatus, OperatorCommand, Request, Response};
 use clap::{Args, Subcommand, ValueEnum};
+use floodgate_core::protocol::{CircuitStatus, OperatorCommand, Request, Response};
 
 /// Exit code when the controller refused or failed the request.
 const EXIT_REFUSED: u8 = 1;
