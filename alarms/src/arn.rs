@@ -115,14 +115,15 @@ impl fmt::Display for AlarmArn {
     }
 }
 
-/// Exactly 12 ASCII digits.
-pub(crate) fn is_account_id(text: &str) -> bool {
+/// Whether `text` is an AWS account id: exactly 12 ASCII digits. The one check of the
+/// workspace (the controller's configuration uses it too).
+pub fn is_account_id(text: &str) -> bool {
     text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// `xx(-word)+-N`: a two-letter area, one or more lowercase words, then a number
 /// (`us-east-1`, `us-gov-west-1`, `ap-southeast-7`).
-pub(crate) fn is_region_code(text: &str) -> bool {
+pub fn is_region_code(text: &str) -> bool {
     let parts: Vec<&str> = text.split('-').collect();
     let [area, words @ .., number] = parts.as_slice() else {
         return false;

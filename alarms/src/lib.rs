@@ -42,9 +42,7 @@ mod region;
 mod shapes;
 mod signal;
 
-pub use arn::AlarmArn;
+pub use arn::{AlarmArn, is_account_id, is_region_code};
 pub use error::AlarmError;
-pub use signal::{
-    AlarmSignal, AlarmState, AlarmType, Delivery, MAX_EVENT_BYTES, MetricIdentity,
-    looks_like_alarm, parse_event, parse_value,
-};
+pub use shapes::{MAX_EVENT_BYTES, looks_like_alarm, parse_event, parse_value};
+pub use signal::{AlarmSignal, AlarmState, AlarmType, Delivery, MetricIdentity};

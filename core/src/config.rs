@@ -520,13 +520,13 @@ struct RawAlarm {
 
 impl RawConfig {
     fn validate(self) -> Result<ControllerConfig, Error> {
-        if !(self.account_id.len() == 12 && self.account_id.bytes().all(|b| b.is_ascii_digit())) {
+        if !alarms::is_account_id(&self.account_id) {
             return Err(Error::config(
                 "account_id",
                 format!("must be 12 digits, got {:?}", self.account_id),
             ));
         }
-        if !is_region(&self.region) {
+        if !alarms::is_region_code(&self.region) {
             return Err(Error::config(
                 "region",
                 format!(
@@ -784,7 +784,7 @@ impl RawOverflow {
                 "is required when overflow is set: it is the queue the excess is moved from",
             ));
         };
-        if is_fifo(source) {
+        if is_fifo_queue(source) {
             return Err(Error::config(
                 format!("{circuit}.queue_url"),
                 "is a FIFO queue; overflow supports standard queues only (moving messages out \
@@ -793,7 +793,7 @@ impl RawOverflow {
         }
         let queue_path = format!("{path}.queue_url");
         check_queue_url(&queue_path, &self.queue_url)?;
-        if is_fifo(&self.queue_url) {
+        if is_fifo_queue(&self.queue_url) {
             return Err(Error::config(
                 queue_path,
                 "is a FIFO queue; overflow supports standard queues only",
@@ -955,23 +955,12 @@ fn check_queue_url(field: &str, url: &str) -> Result<(), Error> {
     }
 }
 
-/// FIFO queue names end in `.fifo`, and so do their URLs.
-fn is_fifo(url: &str) -> bool {
-    std::path::Path::new(url.trim_end_matches('/'))
-        .extension()
-        .is_some_and(|ext| ext.eq_ignore_ascii_case("fifo"))
-}
-
-/// `xx-name-9` style region codes (`us-east-1`, `ap-southeast-2`, `us-gov-west-1`).
-fn is_region(text: &str) -> bool {
-    let parts: Vec<&str> = text.split('-').collect();
-    parts.len() >= 3
-        && parts[0].len() == 2
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
-        && !parts[parts.len() - 1].is_empty()
+/// Whether a queue URL (or name) is a FIFO queue's: FIFO queue names end in `.fifo`, and so
+/// do their URLs. Queue names are case-sensitive, and so is the suffix (SQS Developer Guide,
+/// "Amazon SQS FIFO queue names"). The one check of the workspace.
+#[allow(clippy::case_sensitive_file_extension_comparisons)] // case-sensitive on purpose
+pub fn is_fifo_queue(url: &str) -> bool {
+    url.trim_end_matches('/').ends_with(".fifo")
 }
 
 /// The 8-4-4-4-12 hex form Lambda gives mapping UUIDs.
@@ -989,12 +978,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn region_and_uuid_shapes_are_checked() {
-        assert!(is_region("us-east-1"));
-        assert!(is_region("us-gov-west-1"));
-        assert!(!is_region("us-east"));
-        assert!(!is_region("US-EAST-1"));
-        assert!(!is_region("us--1"));
+    fn fifo_suffixes_are_case_sensitive_as_sqs_names_are() {
+        assert!(is_fifo_queue(
+            "https://sqs.us-east-1.amazonaws.com/123456789012/orders.fifo"
+        ));
+        assert!(is_fifo_queue("orders.fifo/"));
+        assert!(!is_fifo_queue("orders.FIFO"));
+        assert!(!is_fifo_queue("orders-fifo"));
+    }
+
+    #[test]
+    fn uuid_shapes_are_checked() {
         assert!(is_uuid("14e0db71-5d35-4eb5-b481-8945cf9d10c2"));
         assert!(!is_uuid("14e0db71-5d35-4eb5-b481"));
         assert!(!is_uuid("14e0db71-5d35-4eb5-b481-8945cf9d10cz"));

@@ -27,7 +27,7 @@ use futures_util::StreamExt;
 
 use crate::config::{Circuit, ControllerConfig};
 use crate::error::{CircuitFailure, Error, ErrorClass, bounded};
-use crate::metrics::{NAMESPACE, Recorder, StdoutRecorder};
+use crate::metrics::{EmfLine, Recorder, StdoutRecorder, Unit};
 use crate::policy::Command;
 use crate::ports::{Limited, Pace, Ports, Retrying};
 use crate::protocol::{CircuitStatus, FailedCircuit, OperatorCommand, Request, Response};
@@ -515,19 +515,9 @@ type Outcome = Option<Result<Reconciled, Error>>;
 /// The EMF line of a circuit that failed in a tick: metric `CircuitErrors`, dimension
 /// `Circuit`, so an alarm can watch for circuits the controller cannot reconcile.
 fn failure_emf(circuit: &str, at: DateTime<Utc>) -> String {
-    serde_json::json!({
-        "_aws": {
-            "Timestamp": at.timestamp_millis(),
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [["Circuit"]],
-                "Metrics": [{"Name": "CircuitErrors", "Unit": "Count"}],
-            }],
-        },
-        "Circuit": circuit,
-        "CircuitErrors": 1,
-    })
-    .to_string()
+    EmfLine::new(circuit, at)
+        .metric("CircuitErrors", Unit::Count, 1)
+        .render()
 }
 
 /// The circuit and the policy's command for an operator command other than `status`.

@@ -13,10 +13,17 @@ use alarms::AlarmError;
 
 use crate::operation::Operation;
 use crate::policy::PolicyError;
-use crate::protocol::{ERROR_TYPE_FAILED, ERROR_TYPE_REJECTED, ERROR_TYPE_RETRYABLE};
 
 /// Longest input-derived text an error carries, in characters.
 const MAX_ECHO_CHARS: usize = 160;
+
+/// `errorType` of an input the controller refuses; sending it again fails the same way.
+pub const ERROR_TYPE_REJECTED: &str = "Rejected";
+/// `errorType` of a transient failure (throttling, a busy mapping, a 5xx); retrying may work.
+pub const ERROR_TYPE_RETRYABLE: &str = "Retryable";
+/// `errorType` of a permanent failure that is not the input's fault (permissions, a mapping
+/// that does not exist, state tags edited into something unreadable).
+pub const ERROR_TYPE_FAILED: &str = "Failed";
 
 /// How an [`Error`] should be handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

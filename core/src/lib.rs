@@ -14,6 +14,7 @@
 //! - [`ports`]: the capabilities the core needs from AWS and from time, as small async traits,
 //!   and the decorators every call passes: [`ports::Retrying`] (the one retry policy) and
 //!   [`ports::Limited`] (the Lambda control-plane rate limit).
+//! - [`clock`]: time as a port.
 //! - [`operation`]: the AWS operations the ports stand for, as one enum.
 //! - [`context`]: what a reconcile works with: the retried ports, the recorder, the budget.
 //! - [`reconcile`]: observe → decide → apply → record, for one circuit.
@@ -24,6 +25,7 @@
 //! - [`error`]: the classified error.
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod config;
 pub mod context;
 pub mod controller;

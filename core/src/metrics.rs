@@ -49,6 +49,80 @@ pub fn state_value(state: PhaseName) -> u32 {
     }
 }
 
+/// A metric's unit, as EMF spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// `Count`.
+    Count,
+    /// `None` (a gauge without a unit).
+    None,
+}
+
+impl Unit {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Count => "Count",
+            Self::None => "None",
+        }
+    }
+}
+
+/// One EMF line of one circuit: namespace [`NAMESPACE`], dimension `Circuit`, each metric
+/// declared with its unit and carried as a top-level value; other properties (not metrics)
+/// may be added. The one place the EMF envelope is written.
+#[derive(Debug, Clone)]
+pub struct EmfLine {
+    at: DateTime<Utc>,
+    declared: Vec<serde_json::Value>,
+    fields: serde_json::Map<String, serde_json::Value>,
+}
+
+impl EmfLine {
+    /// A line for `circuit` at `at`, with no metric yet.
+    pub fn new(circuit: &str, at: DateTime<Utc>) -> Self {
+        let mut fields = serde_json::Map::new();
+        fields.insert("Circuit".to_owned(), json!(circuit));
+        Self {
+            at,
+            declared: Vec::new(),
+            fields,
+        }
+    }
+
+    /// Adds metric `name` with `value` in `unit`.
+    #[must_use]
+    pub fn metric(mut self, name: &str, unit: Unit, value: impl Into<serde_json::Value>) -> Self {
+        self.declared
+            .push(json!({"Name": name, "Unit": unit.as_str()}));
+        self.fields.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// Adds a property that is not a metric (searchable in the log, not graphed).
+    #[must_use]
+    pub fn property(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.fields.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// The JSON line.
+    pub fn render(self) -> String {
+        let mut line = self.fields;
+        line.insert(
+            "_aws".to_owned(),
+            json!({
+                "Timestamp": self.at.timestamp_millis(),
+                "CloudWatchMetrics": [{
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["Circuit"]],
+                    "Metrics": self.declared,
+                }],
+            }),
+        );
+        serde_json::Value::Object(line).to_string()
+    }
+}
+
 /// One circuit's metrics for one reconcile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CircuitMetrics<'a> {
@@ -69,28 +143,13 @@ pub struct CircuitMetrics<'a> {
 impl CircuitMetrics<'_> {
     /// The EMF line.
     pub fn to_emf(&self) -> String {
-        json!({
-            "_aws": {
-                "Timestamp": self.at.timestamp_millis(),
-                "CloudWatchMetrics": [{
-                    "Namespace": NAMESPACE,
-                    "Dimensions": [["Circuit"]],
-                    "Metrics": [
-                        {"Name": "State", "Unit": "None"},
-                        {"Name": "Level", "Unit": "Count"},
-                        {"Name": "Transitions", "Unit": "Count"},
-                        {"Name": "Drift", "Unit": "Count"},
-                    ],
-                }],
-            },
-            "Circuit": self.circuit,
-            "State": state_value(self.state),
-            "StateName": self.state.as_str(),
-            "Level": self.level,
-            "Transitions": self.transitions,
-            "Drift": u32::from(self.drift),
-        })
-        .to_string()
+        EmfLine::new(self.circuit, self.at)
+            .metric("State", Unit::None, state_value(self.state))
+            .property("StateName", self.state.as_str())
+            .metric("Level", Unit::Count, self.level)
+            .metric("Transitions", Unit::Count, self.transitions)
+            .metric("Drift", Unit::Count, u32::from(self.drift))
+            .render()
     }
 }
 

@@ -27,13 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::policy::{AlarmKind, AlarmState, Cause, OverrideKind, PhaseName, Step};
 use crate::ports::QueueStatus;
 
-/// `errorType` of an input the controller refuses; sending it again fails the same way.
-pub const ERROR_TYPE_REJECTED: &str = "Rejected";
-/// `errorType` of a transient failure (throttling, a busy mapping, a 5xx); retrying may work.
-pub const ERROR_TYPE_RETRYABLE: &str = "Retryable";
-/// `errorType` of a permanent failure that is not the input's fault (permissions, a mapping
-/// that does not exist, state tags edited into something unreadable).
-pub const ERROR_TYPE_FAILED: &str = "Failed";
+pub use crate::error::{ERROR_TYPE_FAILED, ERROR_TYPE_REJECTED, ERROR_TYPE_RETRYABLE};
 
 /// An invocation addressed to Floodgate itself (as opposed to an alarm or `EventBridge` event).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,8 +14,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use crate::clock::Clock;
 use crate::error::Error;
-use crate::ports::Clock;
 
 /// Default number of attempts, the first included.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;

@@ -64,3 +64,47 @@ pub(crate) fn parse(value: &Value) -> Result<AlarmSignal, AlarmError> {
         Shape::EventBridge => eventbridge::parse(value),
     }
 }
+
+/// Largest event [`parse_event`] will look at. Lambda's asynchronous invoke payload limit is
+/// 256 KiB, and a real alarm delivery is a few KiB, so anything bigger is not from CloudWatch;
+/// it is refused before any parsing work is spent on it.
+pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+
+/// Parses one raw Lambda event into an [`AlarmSignal`], detecting the delivery shape.
+///
+/// # Errors
+/// [`AlarmError::TooLarge`] above [`MAX_EVENT_BYTES`] (checked first),
+/// [`AlarmError::NotJson`], and everything [`parse_value`] returns.
+pub fn parse_event(bytes: &[u8]) -> Result<AlarmSignal, AlarmError> {
+    if bytes.len() > MAX_EVENT_BYTES {
+        return Err(AlarmError::TooLarge {
+            size: bytes.len(),
+            limit: MAX_EVENT_BYTES,
+        });
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|err| AlarmError::NotJson {
+        // serde_json's syntax errors say where, never what, so they are safe to keep.
+        reason: err.to_string(),
+    })?;
+    parse_value(&value)
+}
+
+/// Parses an already-decoded event (e.g. the `serde_json::Value` that `lambda_runtime` hands
+/// over) into an [`AlarmSignal`]. The size cap is not applied here: the caller decoded it.
+///
+/// # Errors
+/// [`AlarmError::UnknownShape`] if it is not an alarm delivery at all;
+/// [`AlarmError::RecordCount`] for an SNS event without exactly one record; otherwise the
+/// variant naming the first field that is missing, malformed or inconsistent.
+pub fn parse_value(value: &Value) -> Result<AlarmSignal, AlarmError> {
+    parse(value)
+}
+
+/// Cheap shape sniff for routing: `true` when `value` has the outline of a CloudWatch alarm
+/// delivery (a Lambda alarm action, an SNS event, or an EventBridge "CloudWatch Alarm State
+/// Change"). It reads a few top-level keys and never parses nested strings, so `true` does
+/// not promise that [`parse_value`] succeeds; `false` does promise it returns
+/// [`AlarmError::UnknownShape`].
+pub fn looks_like_alarm(value: &Value) -> bool {
+    detect(value).is_ok()
+}

@@ -98,7 +98,6 @@ pub mod transfer;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
 pub use batch::{DeadLetterCause, Direction, Limits, Provenance, Tally, Transfer};
 pub use plan::{Idle, PROBE_FEED, Plan, ReplayFor, plan};
@@ -106,7 +105,7 @@ pub use transfer::{Pacer, transfer};
 
 use crate::config::Circuit;
 use crate::context::{Budget, Context};
-use crate::metrics::NAMESPACE;
+use crate::metrics::{EmfLine, Unit};
 use crate::operation::Operation;
 use crate::policy::{AlarmState, CircuitState};
 use crate::ports::{Alarms, Clock, Ports, QueueAttributes, QueueStatus, Queues};
@@ -382,37 +381,18 @@ fn finish<P>(ctx: Context<'_, P>, circuit: &Circuit, report: &OverflowReport, no
     ctx.recorder.record(&emf(circuit.name(), report, now));
 }
 
-/// The step's EMF line: namespace [`NAMESPACE`], dimension `Circuit`.
+/// The step's EMF line: namespace [`crate::metrics::NAMESPACE`], dimension `Circuit`.
 pub fn emf(circuit: &str, report: &OverflowReport, at: DateTime<Utc>) -> String {
-    let mut metrics = vec![
-        json!({"Name": "Moved", "Unit": "Count"}),
-        json!({"Name": "Replayed", "Unit": "Count"}),
-        json!({"Name": "SendFailed", "Unit": "Count"}),
-        json!({"Name": "DeleteFailed", "Unit": "Count"}),
-        json!({"Name": "Unmovable", "Unit": "Count"}),
-        json!({"Name": "DeadLettered", "Unit": "Count"}),
-    ];
-    let mut line = json!({
-        "Circuit": circuit,
-        "OverflowAction": report.action.as_str(),
-        "Moved": report.moved,
-        "Replayed": report.replayed,
-        "SendFailed": report.send_failed,
-        "DeleteFailed": report.delete_failed,
-        "Unmovable": report.unmovable,
-        "DeadLettered": report.dead_lettered,
-    });
+    let mut line = EmfLine::new(circuit, at)
+        .property("OverflowAction", report.action.as_str())
+        .metric("Moved", Unit::Count, report.moved)
+        .metric("Replayed", Unit::Count, report.replayed)
+        .metric("SendFailed", Unit::Count, report.send_failed)
+        .metric("DeleteFailed", Unit::Count, report.delete_failed)
+        .metric("Unmovable", Unit::Count, report.unmovable)
+        .metric("DeadLettered", Unit::Count, report.dead_lettered);
     if let Some(depth) = report.overflow_depth {
-        metrics.push(json!({"Name": "OverflowDepth", "Unit": "Count"}));
-        line["OverflowDepth"] = json!(depth);
+        line = line.metric("OverflowDepth", Unit::Count, depth);
     }
-    line["_aws"] = json!({
-        "Timestamp": at.timestamp_millis(),
-        "CloudWatchMetrics": [{
-            "Namespace": NAMESPACE,
-            "Dimensions": [["Circuit"]],
-            "Metrics": metrics,
-        }],
-    });
-    line.to_string()
+    line.render()
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::state::{Edge, PhaseName};
+use super::names::{Edge, PhaseName};
 
 /// Everything the policy can reject.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

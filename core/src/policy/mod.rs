@@ -16,6 +16,7 @@
 pub mod config;
 mod decide;
 mod error;
+mod names;
 mod plan;
 pub mod signals;
 pub mod state;

@@ -1,13 +1,12 @@
 //! The circuit's state: the phase of the state machine, its edges, and what each phase asks of
 //! the event source mapping.
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::config::{CircuitConfig, ReservedConcurrency};
 use super::error::PolicyError;
+pub use super::names::{Edge, PhaseName};
 
 /// The phase of the circuit. Each variant owns the data it needs; `trips` counts the trips
 /// since the circuit last closed, so a failed probe re-opens with a longer wait.
@@ -51,68 +50,6 @@ pub enum Phase {
         /// Trips since the circuit last closed.
         trips: u32,
     },
-}
-
-/// The name of a phase, for errors, tags and metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PhaseName {
-    /// [`Phase::Closed`].
-    Closed,
-    /// [`Phase::Throttled`].
-    Throttled,
-    /// [`Phase::Open`].
-    Open,
-    /// [`Phase::HalfOpen`].
-    HalfOpen,
-    /// [`Phase::Ramping`].
-    Ramping,
-}
-
-impl PhaseName {
-    /// Every phase name.
-    pub const ALL: [Self; 5] = [
-        Self::Closed,
-        Self::Throttled,
-        Self::Open,
-        Self::HalfOpen,
-        Self::Ramping,
-    ];
-
-    /// The kebab-case name used in tags, logs and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Closed => "closed",
-            Self::Throttled => "throttled",
-            Self::Open => "open",
-            Self::HalfOpen => "half-open",
-            Self::Ramping => "ramping",
-        }
-    }
-}
-
-impl fmt::Display for PhaseName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The named edges of the state machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Edge {
-    /// An open-action alarm (or a throttle alarm during a probe) fired: go to Open.
-    Trip,
-    /// A throttle-action alarm fired: enter Throttled, or halve its level.
-    Throttle,
-    /// The open wait is over and alarms are healthy: start probing.
-    Probe,
-    /// Healthy long enough: double the level, or close at `max`.
-    Recover,
-    /// An operator forced the circuit open.
-    ForceOpen,
-    /// An operator forced the circuit closed.
-    ForceClose,
 }
 
 impl Phase {

@@ -28,6 +28,7 @@ mod borrowed;
 mod limited;
 mod retrying;
 
+pub use crate::clock::Clock;
 pub use limited::{Limited, Pace};
 pub use retrying::Retrying;
 
@@ -38,17 +39,6 @@ pub struct QueueStatus {
     pub visible: u64,
     /// `ApproximateNumberOfMessagesNotVisible` (in flight).
     pub in_flight: u64,
-}
-
-/// Time, as the core sees it: a monotonic reading and a way to wait. The core never reads a
-/// clock or sleeps by itself (wall-clock `now` comes in with each invocation), so a simulator
-/// can run it on virtual time and tests on a paused clock.
-pub trait Clock: Sync {
-    /// Time since this clock's own origin; never goes back.
-    fn monotonic(&self) -> Duration;
-
-    /// Waits until `span` has passed on this clock.
-    fn sleep(&self, span: Duration) -> impl Future<Output = ()> + Send;
 }
 
 /// Lambda's `State` of an event source mapping.
