@@ -28,7 +28,7 @@ use futures_util::StreamExt;
 use crate::config::{Circuit, ControllerConfig};
 use crate::error::{CircuitFailure, Error, ErrorClass, bounded};
 use crate::metrics::{EmfLine, Recorder, StdoutRecorder, Unit};
-use crate::policy::Command;
+use crate::policy::{Command, Forced};
 use crate::ports::{Limited, Pace, Ports, Retrying};
 use crate::protocol::{CircuitStatus, FailedCircuit, OperatorCommand, Request, Response};
 use crate::reconcile::{
@@ -326,10 +326,7 @@ impl<P: Ports> Controller<P> {
             Input::Tick => Ok(self.tick(now, budget).await),
             Input::Alarm(signal) => {
                 let circuit = self.owner(&signal)?;
-                let trigger = Trigger {
-                    command: None,
-                    alarm: Some(&signal),
-                };
+                let trigger = Trigger::Alarm(&signal);
                 one(reconcile(ctx, config, circuit, trigger, now, budget).await)
             }
             Input::Command(OperatorCommand::Status { circuit }) => {
@@ -342,10 +339,7 @@ impl<P: Ports> Controller<P> {
             Input::Command(command) => {
                 let (name, command) = policy_command(command, now)?;
                 let circuit = self.circuit(&name)?;
-                let trigger = Trigger {
-                    command: Some(&command),
-                    alarm: None,
-                };
+                let trigger = Trigger::Command(&command);
                 one(reconcile(ctx, config, circuit, trigger, now, budget).await)
             }
         }
@@ -393,7 +387,7 @@ impl<P: Ports> Controller<P> {
                         done.push((i, None));
                         continue;
                     }
-                    let trigger = Trigger::default();
+                    let trigger = Trigger::Tick;
                     let circuit = &circuits[i];
                     let result = decide_and_apply(ctx, config, circuit, trigger, now, budget).await;
                     done.push((i, Some(result)));
@@ -525,7 +519,17 @@ fn policy_command(
     command: OperatorCommand,
     now: DateTime<Utc>,
 ) -> Result<(String, Command), Error> {
-    let forced_open = matches!(command, OperatorCommand::ForceOpen { .. });
+    let force = |to, circuit, reason, actor, ttl_secs| -> Result<(String, Command), Error> {
+        Ok((
+            circuit,
+            Command::Force {
+                to,
+                reason,
+                actor,
+                until: expiry(now, ttl_secs)?,
+            },
+        ))
+    };
     Ok(match command {
         OperatorCommand::Status { .. } => {
             return Err(Error::MalformedRequest {
@@ -537,29 +541,13 @@ fn policy_command(
             reason,
             actor,
             ttl_secs,
-        }
-        | OperatorCommand::ForceClose {
+        } => force(Forced::Open, circuit, reason, actor, ttl_secs)?,
+        OperatorCommand::ForceClose {
             circuit,
             reason,
             actor,
             ttl_secs,
-        } => {
-            let until = expiry(now, ttl_secs)?;
-            let command = if forced_open {
-                Command::ForceOpen {
-                    reason,
-                    actor,
-                    until,
-                }
-            } else {
-                Command::ForceClose {
-                    reason,
-                    actor,
-                    until,
-                }
-            };
-            (circuit, command)
-        }
+        } => force(Forced::Closed, circuit, reason, actor, ttl_secs)?,
         OperatorCommand::Release { circuit, actor } => (circuit, Command::Release { actor }),
         OperatorCommand::DryRun {
             circuit,

@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::policy::{AlarmKind, AlarmState, Cause, OverrideKind, PhaseName, Step};
-use crate::ports::QueueStatus;
+use crate::ports::{MappingState, QueueStatus};
 
 pub use crate::error::{ERROR_TYPE_FAILED, ERROR_TYPE_REJECTED, ERROR_TYPE_RETRYABLE};
 
@@ -275,7 +275,7 @@ pub struct EsmStatus {
     /// Its UUID.
     pub uuid: String,
     /// Lambda's `State` (`Enabled`, `Disabled`, `Updating`, …).
-    pub state: String,
+    pub state: MappingState,
     /// Whether it may consume.
     pub enabled: bool,
     /// `ScalingConfig.MaximumConcurrency`; `None` = not set.

@@ -60,11 +60,32 @@ pub const SYSTEM_ACTOR: &str = "floodgate";
 
 /// Why the reconcile runs. Only a command changes what is decided; an alarm is a hint.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Trigger<'a> {
-    /// The operator command, if any.
-    pub command: Option<&'a Command>,
-    /// The alarm event that woke the controller, if any.
-    pub alarm: Option<&'a AlarmSignal>,
+pub enum Trigger<'a> {
+    /// A tick: reconcile with what the world shows.
+    #[default]
+    Tick,
+    /// The alarm event that woke the controller (a hint, checked against `DescribeAlarms`).
+    Alarm(&'a AlarmSignal),
+    /// An operator command.
+    Command(&'a Command),
+}
+
+impl<'a> Trigger<'a> {
+    /// The alarm event, if an alarm woke the controller.
+    pub fn alarm(self) -> Option<&'a AlarmSignal> {
+        match self {
+            Self::Alarm(signal) => Some(signal),
+            Self::Tick | Self::Command(_) => None,
+        }
+    }
+
+    /// The operator command, if a command woke the controller.
+    pub fn command(self) -> Option<&'a Command> {
+        match self {
+            Self::Command(command) => Some(command),
+            Self::Tick | Self::Alarm(_) => None,
+        }
+    }
 }
 
 /// What one observation found.
@@ -126,7 +147,7 @@ impl Observation {
     fn esm_status(&self) -> EsmStatus {
         EsmStatus {
             uuid: self.mapping.uuid.clone(),
-            state: self.mapping.state.to_string(),
+            state: self.mapping.state.clone(),
             enabled: self.observed().esm_enabled,
             maximum_concurrency: self.mapping.maximum_concurrency,
             maximum_pollers: self.mapping.provisioned.map(|p| p.maximum),
@@ -363,8 +384,8 @@ pub async fn decide_and_apply<P: Ports>(
 ) -> Result<Reconciled, Error> {
     let name = circuit.name();
     let policy = circuit.policy();
-    let seen = observe(ctx, config, circuit, trigger.alarm, Some(budget)).await?;
-    let state = persisted_state(circuit, &seen, trigger.command, now)?;
+    let seen = observe(ctx, config, circuit, trigger.alarm(), Some(budget)).await?;
+    let state = persisted_state(circuit, &seen, trigger.command(), now)?;
     let has_state = seen.has_state();
     let observed = seen.observed();
     let (alarms, missing_failure_alarms) = seen.readings();
@@ -372,7 +393,7 @@ pub async fn decide_and_apply<P: Ports>(
     let signals = Signals {
         alarms,
         missing_failure_alarms,
-        command: trigger.command.cloned(),
+        command: trigger.command().cloned(),
         mapping: Some(seen.mapping_signal()),
         probe,
     };
@@ -484,12 +505,7 @@ fn persisted_state(
 ) -> Result<CircuitState, Error> {
     match CircuitState::from_tags(&seen.tags, now) {
         Ok(state) => Ok(state),
-        Err(source)
-            if matches!(
-                command,
-                Some(Command::ForceOpen { .. } | Command::ForceClose { .. })
-            ) =>
-        {
+        Err(source) if matches!(command, Some(Command::Force { .. })) => {
             tracing::warn!(
                 circuit = circuit.name(),
                 error = %source,

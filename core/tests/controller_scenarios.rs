@@ -5,7 +5,7 @@ mod controller_support;
 
 use controller_support::*;
 use floodgate_core::policy::{AlarmState, Cause, OverrideKind, Phase, PhaseName, Step, Timer};
-use floodgate_core::ports::QueueStatus;
+use floodgate_core::ports::{MappingState, QueueStatus};
 use serde_json::json;
 
 /// Trips the settled circuit with an errors alarm at `at(600)`.
@@ -414,7 +414,7 @@ async fn status_reads_every_circuit_and_writes_nothing() {
     assert_eq!(status.trips, 1);
     assert_eq!(status.level, PROBE);
     assert_eq!(status.esm.uuid, UUID);
-    assert_eq!(status.esm.state, "Disabled");
+    assert_eq!(status.esm.state, MappingState::Disabled);
     assert!(!status.esm.enabled);
     assert_eq!(status.reserved_concurrency, Some(PROBE));
     assert_eq!(status.alarms.len(), 3);

@@ -9,8 +9,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use floodgate_core::policy::tags::is_valid_tag_value;
 use floodgate_core::policy::{
     Action, Actions, AlarmKind, AlarmReading, AlarmState, CircuitConfig, CircuitConfigSpec,
-    CircuitState, Command, Levels, Observed, Override, OverrideKind, Phase, ReservedConcurrency,
-    SignalClass, Signals, Timings, decide, plan,
+    CircuitState, Command, Forced, Levels, Observed, Override, OverrideKind, Phase,
+    ReservedConcurrency, SignalClass, Signals, Timings, decide, plan,
 };
 use policy_support::{at, state};
 use proptest::prelude::*;
@@ -150,12 +150,14 @@ struct Tick {
 fn commands() -> impl Strategy<Value = Command> {
     let until = prop::option::of(1i64..=3600);
     prop_oneof![
-        until.clone().prop_map(|u| Command::ForceOpen {
+        until.clone().prop_map(|u| Command::Force {
+            to: Forced::Open,
             reason: "drill".into(),
             actor: "op".into(),
             until: u.map(at),
         }),
-        until.prop_map(|u| Command::ForceClose {
+        until.prop_map(|u| Command::Force {
+            to: Forced::Closed,
             reason: "drill".into(),
             actor: "op".into(),
             until: u.map(at),
@@ -187,20 +189,24 @@ fn ticks() -> impl Strategy<Value = Vec<Tick>> {
 fn shifted(command: &Command, now: DateTime<Utc>) -> Command {
     let shift = |until: &Option<DateTime<Utc>>| until.map(|u| now + (u - at(0)));
     match command {
-        Command::ForceOpen {
+        Command::Force {
+            to: Forced::Open,
             reason,
             actor,
             until,
-        } => Command::ForceOpen {
+        } => Command::Force {
+            to: Forced::Open,
             reason: reason.clone(),
             actor: actor.clone(),
             until: shift(until),
         },
-        Command::ForceClose {
+        Command::Force {
+            to: Forced::Closed,
             reason,
             actor,
             until,
-        } => Command::ForceClose {
+        } => Command::Force {
+            to: Forced::Closed,
             reason: reason.clone(),
             actor: actor.clone(),
             until: shift(until),

@@ -4,7 +4,7 @@ mod policy_support;
 
 use chrono::TimeDelta;
 use floodgate_core::policy::{
-    Action, Actuation, AlarmKind, AlarmState, Cause, CircuitState, Command, Decision, Edge,
+    Action, Actuation, AlarmKind, AlarmState, Cause, CircuitState, Command, Decision, Edge, Forced,
     OverrideKind, Phase, PhaseName, PolicyError, ReservedConcurrency, Signals, Timer, decide,
 };
 use policy_support::{at, config, config_with, decide_at, firing, ok, phase, reading, state};
@@ -23,7 +23,8 @@ fn command(
 }
 
 fn force_open(until: Option<i64>) -> Command {
-    Command::ForceOpen {
+    Command::Force {
+        to: Forced::Open,
         reason: "downstream maintenance".into(),
         actor: "alice".into(),
         until: until.map(at),
@@ -31,7 +32,8 @@ fn force_open(until: Option<i64>) -> Command {
 }
 
 fn force_close(until: Option<i64>) -> Command {
-    Command::ForceClose {
+    Command::Force {
+        to: Forced::Closed,
         reason: "errors are a known false alarm".into(),
         actor: "bob".into(),
         until: until.map(at),
@@ -692,7 +694,8 @@ fn duplicate_commands_change_nothing() {
 fn force_open_with_new_reason_updates_the_override_but_not_the_phase() {
     let cfg = config();
     let forced = command(&cfg, &state(phase::closed(0)), 10, force_open(None));
-    let changed = Command::ForceOpen {
+    let changed = Command::Force {
+        to: Forced::Open,
         reason: "still broken".into(),
         actor: "alice".into(),
         until: None,
@@ -708,7 +711,8 @@ fn command_without_actor_is_rejected() {
     let cfg = config();
     let s = state(phase::closed(0));
     for c in [
-        Command::ForceOpen {
+        Command::Force {
+            to: Forced::Open,
             reason: "x".into(),
             actor: "  ".into(),
             until: None,
@@ -747,7 +751,8 @@ fn override_expiring_before_it_starts_is_rejected() {
 #[test]
 fn override_reason_and_actor_are_sanitized_for_tags() {
     let cfg = config();
-    let c = Command::ForceOpen {
+    let c = Command::Force {
+        to: Forced::Open,
         reason: "deploy #42\nrollback".into(),
         actor: "ops<bot>".into(),
         until: None,

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::config::CircuitConfig;
 use super::error::PolicyError;
 use super::signals::{
-    Action, AlarmKind, AlarmReading, AlarmState, Command, ProbeOutcome, ProbeReading, ProbeTraffic,
-    SignalClass, Signals,
+    Action, AlarmKind, AlarmReading, AlarmState, Command, Forced, ProbeOutcome, ProbeReading,
+    ProbeTraffic, SignalClass, Signals,
 };
 use super::state::{Actuation, CircuitState, Edge, Override, OverrideKind, Phase};
 use super::tags::sanitize;
@@ -194,20 +194,15 @@ fn apply_command(
         cause,
     };
     match command {
-        Command::ForceOpen {
-            reason,
-            actor,
-            until,
-        }
-        | Command::ForceClose {
+        Command::Force {
+            to,
             reason,
             actor,
             until,
         } => {
-            let kind = if matches!(command, Command::ForceOpen { .. }) {
-                OverrideKind::ForceOpen
-            } else {
-                OverrideKind::ForceClose
+            let kind = match to {
+                Forced::Open => OverrideKind::ForceOpen,
+                Forced::Closed => OverrideKind::ForceClose,
             };
             force(now, next, kind, reason, actor, *until, config)
         }

@@ -29,7 +29,7 @@ pub use decide::{
 pub use error::PolicyError;
 pub use plan::{Observed, Step, plan};
 pub use signals::{
-    AWS_METRIC_PUBLISH_DELAY, Action, AlarmKind, AlarmReading, AlarmState, Command, MappingSignal,
-    ProbeOutcome, ProbeReading, ProbeTraffic, SignalClass, Signals,
+    AWS_METRIC_PUBLISH_DELAY, Action, AlarmKind, AlarmReading, AlarmState, Command, Forced,
+    MappingSignal, ProbeOutcome, ProbeReading, ProbeTraffic, SignalClass, Signals,
 };
 pub use state::{Actuation, CircuitState, Edge, Override, OverrideKind, Phase, PhaseName};

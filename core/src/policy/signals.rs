@@ -131,17 +131,11 @@ pub const AWS_METRIC_PUBLISH_DELAY: Duration = Duration::from_mins(2);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "kebab-case")]
 pub enum Command {
-    /// Stop consuming whatever the alarms say, until released or `until`.
-    ForceOpen {
-        /// Why; stored on the event source mapping (sanitized for tags).
-        reason: String,
-        /// Who; stored on the event source mapping (sanitized for tags).
-        actor: String,
-        /// When the override lapses by itself.
-        until: Option<DateTime<Utc>>,
-    },
-    /// Consume at full concurrency whatever the alarms say, until released or `until`.
-    ForceClose {
+    /// Hold the circuit open (consuming nothing) or closed (at full concurrency) whatever
+    /// the alarms say, until released or `until`.
+    Force {
+        /// Which way.
+        to: Forced,
         /// Why; stored on the event source mapping (sanitized for tags).
         reason: String,
         /// Who; stored on the event source mapping (sanitized for tags).
@@ -161,6 +155,16 @@ pub enum Command {
         /// Who.
         actor: String,
     },
+}
+
+/// Which way an operator forces a circuit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Forced {
+    /// Open: consume nothing.
+    Open,
+    /// Closed: consume at `max`.
+    Closed,
 }
 
 /// What the probe's own traffic showed: the consumer's `Invocations` and `Errors` while the

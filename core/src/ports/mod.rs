@@ -41,8 +41,9 @@ pub struct QueueStatus {
     pub in_flight: u64,
 }
 
-/// Lambda's `State` of an event source mapping.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Lambda's `State` of an event source mapping; serialized as Lambda spells it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
 pub enum MappingState {
     /// `Creating`.
     Creating,
@@ -120,6 +121,18 @@ impl MappingState {
             }
             Self::Disabled | Self::Disabling | Self::Deleting => false,
         }
+    }
+}
+
+impl From<String> for MappingState {
+    fn from(text: String) -> Self {
+        Self::parse(&text)
+    }
+}
+
+impl From<MappingState> for String {
+    fn from(state: MappingState) -> Self {
+        state.as_str().to_owned()
     }
 }
 
