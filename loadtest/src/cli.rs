@@ -17,15 +17,15 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::aws::{AwsOptions, AwsTarget, SqsSink, sdk_config};
-use crate::batch::BatchPolicy;
 use crate::drill::spec::DrillSpec;
 use crate::drill::{EXIT_ABORTED, EXIT_FAILED, EXIT_INFRA, EXIT_PASSED};
 use crate::error::{Error, Result};
+use crate::flood::batch::BatchPolicy;
+use crate::flood::payload::SizeDist;
+use crate::flood::schedule::Limit;
+use crate::flood::sender::RetryPolicy;
 use crate::flood::{self, FloodConfig, Live};
-use crate::payload::SizeDist;
 use crate::profile::RateProfile;
-use crate::schedule::Limit;
-use crate::sender::RetryPolicy;
 use crate::units::parse_duration;
 
 /// Message groups of a FIFO flood unless told otherwise: enough for SQS to spread the
@@ -93,7 +93,7 @@ pub struct FloodArgs {
     #[arg(long, default_value_t = flood::DEFAULT_MAX_IN_FLIGHT)]
     pub max_in_flight: usize,
     /// Most attempts per entry.
-    #[arg(long, default_value_t = crate::sender::DEFAULT_MAX_ATTEMPTS)]
+    #[arg(long, default_value_t = crate::flood::sender::DEFAULT_MAX_ATTEMPTS)]
     pub max_attempts: u32,
     /// A batch starting this much after it was due counts as late.
     #[arg(long, value_parser = parse_duration, default_value = "10ms")]

@@ -5,12 +5,10 @@
 //! Where things live:
 //!
 //! - [`profile`]: rate profiles (constant, ramp, step, spike, points from a file).
-//! - [`schedule`]: profile + limit → the intended send time of every message (pure).
-//! - [`batch`]: packing messages into `SendMessageBatch` requests (≤ 10 entries, ≤ 1 MiB).
-//! - [`payload`]: seeded bodies carrying run id, sequence number and intended send time.
-//! - [`sender`]: the [`sender::Sink`] trait, error classes, the retry policy, one batch's delivery.
-//! - [`flood`]: the pacer on absolute time with a cap on requests in flight; the summary.
-//! - [`stats`]: HDR histograms of response time, service time and schedule lag.
+//! - [`flood`]: the open-model flood: the schedule (profile + limit → intended send times,
+//!   pure), batches, seeded bodies, the [`flood::sender::Sink`] trait with the retry policy,
+//!   the pacer with a cap on requests in flight, the summary and its HDR histograms, and
+//!   [`flood::sqs_sink`], a minimal SQS-compatible server for benchmarking the flood.
 //! - [`seqset`]: sets of sequence numbers as ranges.
 //! - [`victim`]: the drill's consumer Lambda: ledger records, fault modes.
 //! - [`drill`]: drill specs, phases, the timeline, reaction times, accounting, assertions.
@@ -19,7 +17,6 @@
 //! - [`local`]: the local drill: the demo stack deployed into LocalStack, the controller
 //!   ticked, a drill run against it (`local-drill` binary, `make drill`).
 //! - [`cli`]: the `loadtest` command line.
-//! - [`sink`]: a minimal SQS-compatible HTTP server for benchmarking the generator.
 //! - [`error`]: the crate's classified error; [`units`]: duration parsing for specs and flags.
 //!
 //! Binaries: `loadtest` (the CLI: `flood`, `drill`, `report`), `victim` (the Lambda),
@@ -27,20 +24,14 @@
 #![forbid(unsafe_code)]
 
 pub mod aws;
-pub mod batch;
 pub mod cli;
 pub mod drill;
 pub mod error;
 pub mod flood;
 pub mod local;
-pub mod payload;
 pub mod profile;
 pub mod report;
-pub mod schedule;
-pub mod sender;
 pub mod seqset;
-pub mod sink;
-pub mod stats;
 pub mod units;
 pub mod victim;
 

@@ -2,7 +2,7 @@
 //! flood started.
 //!
 //! Every profile is a piecewise-linear rate function (see [`RateProfile::segments`]), which is
-//! what [`crate::schedule`] integrates and inverts to get each message's intended send time.
+//! what [`crate::flood::schedule`] integrates and inverts to get each message's intended send time.
 //! On the command line a profile is `KIND:key=value,...` (or a bare number for a constant
 //! rate); in a drill spec it is a TOML table with the same keys and a `kind`:
 //!

@@ -13,7 +13,7 @@ use aws_sdk_sqs::types::{
 
 use super::{AwsCall, build_error, classify};
 use crate::error::{Error, Result};
-use crate::sender::{CallError, Entry, EntryFailure, ErrorClass, Sink};
+use crate::flood::sender::{CallError, Entry, EntryFailure, ErrorClass, Sink};
 
 /// Most messages one `ReceiveMessage` returns.
 const RECEIVE_MAX: i32 = 10;

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::flood::FloodSummary;
-use crate::sender::Sink;
+use crate::flood::sender::Sink;
 use crate::victim::ledger::LedgerRecord;
 use accounting::Accounting;
 use assertions::AssertionResult;

@@ -18,12 +18,12 @@ use super::reaction::{Reaction, derive};
 use super::spec::{DrillSpec, EsmAction, Injection, PhaseKind, PhaseSpec, Until};
 use super::timeline::{Event, EventKind, Sample};
 use super::{DrillReport, EndedBy, PhaseRecord, QueueRole, Target, Verdict};
+use crate::flood::payload::Stamp;
+use crate::flood::schedule::Limit;
+use crate::flood::stats::Latency;
 use crate::flood::{self, FloodConfig, FloodSummary, Live};
-use crate::payload::Stamp;
 use crate::profile::RateProfile;
-use crate::schedule::Limit;
 use crate::seqset::SeqSet;
-use crate::stats::Latency;
 use crate::victim::ledger::{LedgerKind, LedgerRecord};
 
 /// Pause between accounting rounds while messages are still on their way.
@@ -660,7 +660,7 @@ mod tests {
     use crate::drill::timeline::Observation;
     use crate::drill::{EXIT_FAILED, EXIT_INFRA};
     use crate::error::Error;
-    use crate::sender::MemorySink;
+    use crate::flood::sender::MemorySink;
 
     /// An in-memory world: while the mapping is enabled, whatever reaches the sink is
     /// consumed at once (it shows in the ledger at the next read), except the sequence numbers

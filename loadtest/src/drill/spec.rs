@@ -43,10 +43,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::assertions::Assertion;
-use crate::batch::{BatchPolicy, DEFAULT_LINGER, MAX_ENTRIES};
 use crate::error::{Error, Result};
 use crate::flood::DEFAULT_MAX_IN_FLIGHT;
-use crate::payload::SizeDist;
+use crate::flood::batch::{BatchPolicy, DEFAULT_LINGER, MAX_ENTRIES};
+use crate::flood::payload::SizeDist;
 use crate::profile::RateProfile;
 use crate::victim::Settings;
 

@@ -1,0 +1,117 @@
+//! The open-model flood: messages on an absolute schedule, packed into batches, sent by a
+//! bounded set of tasks, every outcome counted.
+//!
+//! - [`FloodConfig`]: everything a flood needs, validated.
+//! - [`schedule`]: rate profile + limit → the intended send time of every message (pure).
+//! - [`batch`]: packing messages into `SendMessageBatch` requests (≤ 10 entries, ≤ 1 MiB).
+//! - [`payload`]: seeded bodies carrying run id, sequence number and intended send time.
+//! - [`sender`]: the [`Sink`](sender::Sink) trait, error classes, the retry policy, one
+//!   batch's delivery.
+//! - [`run`] and [`Live`]: the pacer on absolute time with a cap on requests in flight.
+//! - [`FloodSummary`]: the outcome; [`stats`]: its HDR histograms.
+//! - [`sqs_sink`]: a minimal SQS-compatible HTTP server for benchmarking the flood.
+
+pub mod batch;
+mod pacer;
+pub mod payload;
+pub mod schedule;
+pub mod sender;
+pub mod sqs_sink;
+pub mod stats;
+mod summary;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::profile::RateProfile;
+use batch::BatchPolicy;
+use payload::{PayloadSpec, SizeDist};
+use schedule::{Limit, Schedule};
+use sender::RetryPolicy;
+
+pub use pacer::{Live, run};
+pub use summary::{FloodSummary, Histograms, Second};
+
+/// Default cap on requests in flight.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+/// Default lag after which a batch counts as late (the timer's granularity is 1 ms).
+pub const DEFAULT_LATE_AFTER: Duration = Duration::from_millis(10);
+
+/// Everything a flood needs. Build it, then [`run`] it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FloodConfig {
+    /// Run id carried by every body (and FIFO deduplication ids).
+    pub run_id: String,
+    /// Rate over time.
+    pub profile: RateProfile,
+    /// When to stop.
+    pub limit: Limit,
+    /// Entries per request and linger.
+    pub batch: BatchPolicy,
+    /// Body sizes.
+    pub payload_size: SizeDist,
+    /// Seed of the bodies and of the retry jitter.
+    pub seed: u64,
+    /// `Some(n)`: the queue is FIFO; spread messages over `n` message groups.
+    pub fifo_groups: Option<u32>,
+    /// Most requests in flight at once.
+    pub max_in_flight: usize,
+    /// Retries of failed requests and entries.
+    pub retry: RetryPolicy,
+    /// Lag beyond which a batch counts as late.
+    #[serde(with = "crate::units::duration")]
+    pub late_after: Duration,
+    /// Lag beyond which a batch that has not started is dropped (counted); `None`: never.
+    #[serde(default, with = "crate::units::option_duration")]
+    pub drop_after: Option<Duration>,
+    /// Sequence number of the first message (a drill continues numbering across phases).
+    pub first_seq: u64,
+}
+
+impl FloodConfig {
+    /// A constant-rate flood with the defaults.
+    pub fn new(run_id: impl Into<String>, profile: RateProfile, limit: Limit) -> Self {
+        Self {
+            run_id: run_id.into(),
+            profile,
+            limit,
+            batch: BatchPolicy::default(),
+            payload_size: SizeDist::default(),
+            seed: 0,
+            fifo_groups: None,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            retry: RetryPolicy::default(),
+            late_after: DEFAULT_LATE_AFTER,
+            drop_after: None,
+            first_seq: 0,
+        }
+    }
+
+    /// Checks every field and builds the payload generator.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the first bad field.
+    pub fn validate(&self) -> Result<PayloadSpec> {
+        self.profile.validate()?;
+        self.limit.validate()?;
+        self.batch.validate()?;
+        self.retry.validate()?;
+        if self.max_in_flight == 0 {
+            return Err(Error::invalid("max_in_flight", "must be at least 1"));
+        }
+        if self.fifo_groups == Some(0) {
+            return Err(Error::invalid(
+                "groups",
+                "a FIFO flood needs at least one message group",
+            ));
+        }
+        PayloadSpec::new(self.run_id.clone(), self.seed, self.payload_size.clone())
+    }
+
+    /// Messages the flood plans to send (before any stop).
+    pub fn planned(&self) -> u64 {
+        Schedule::planned(&self.profile, self.limit)
+    }
+}
