@@ -25,7 +25,7 @@ use crate::flood::payload::SizeDist;
 use crate::flood::schedule::Limit;
 use crate::flood::sender::RetryPolicy;
 use crate::flood::{self, FloodConfig, Live};
-use crate::profile::RateProfile;
+use crate::rates::RateProfile;
 use crate::units::parse_duration;
 
 /// Message groups of a FIFO flood unless told otherwise: enough for SQS to spread the
@@ -71,12 +71,12 @@ pub struct FloodArgs {
     #[arg(long)]
     pub queue_url: String,
     /// Constant rate, messages/s.
-    #[arg(long, conflicts_with = "profile")]
+    #[arg(long, conflicts_with = "rate_profile")]
     pub rate: Option<f64>,
     /// Rate profile: 500, ramp:from=100,to=1000,over=30s, step:from=100,by=100,every=10s,to=500,
     /// spike:base=100,peak=2000,at=10s,for=5s, or `file:PATH` (CSV of seconds,rate).
-    #[arg(long)]
-    pub profile: Option<RateProfile>,
+    #[arg(long = "profile", value_name = "PROFILE")]
+    pub rate_profile: Option<RateProfile>,
     /// Stop after this long.
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
@@ -228,8 +228,8 @@ pub async fn run(cli: Cli) -> i32 {
 /// # Errors
 /// [`Error::Invalid`] naming the flag.
 pub fn flood_config(args: &FloodArgs) -> Result<FloodConfig> {
-    let profile = match (&args.profile, args.rate) {
-        (Some(profile), _) => profile.clone(),
+    let rate_profile = match (&args.rate_profile, args.rate) {
+        (Some(rates), _) => rates.clone(),
         (None, Some(rate)) => RateProfile::constant(rate),
         (None, None) => return Err(Error::invalid("--rate", "give --rate or --profile")),
     };
@@ -257,7 +257,7 @@ pub fn flood_config(args: &FloodArgs) -> Result<FloodConfig> {
         drop_after: args.drop_after,
         ..FloodConfig::new(
             args.run_id.clone().unwrap_or_else(default_run_id),
-            profile,
+            rate_profile,
             Limit {
                 duration: args.duration,
                 count: args.count,
@@ -293,7 +293,7 @@ async fn flood_command(options: &AwsOptions, args: FloodArgs, quiet: bool) -> i3
     let live = Arc::new(Live::default());
     let ticker = {
         let (bar, live) = (bar.clone(), Arc::clone(&live));
-        let profile = config.profile.clone();
+        let rates = config.rate_profile.clone();
         tokio::spawn(async move {
             let start = tokio::time::Instant::now();
             let mut interval = tokio::time::interval(Duration::from_millis(250));
@@ -305,7 +305,7 @@ async fn flood_command(options: &AwsOptions, args: FloodArgs, quiet: bool) -> i3
                 let rate = acked as f64 / start.elapsed().as_secs_f64().max(1e-3);
                 bar.set_message(format!(
                     "{rate:.0}/s of {:.0}/s · in flight {} · late {} · dropped {} · failed {} · errors {}",
-                    profile.rate_at(start.elapsed()),
+                    rates.rate_at(start.elapsed()),
                     Live::get(&live.in_flight),
                     Live::get(&live.late),
                     Live::get(&live.dropped),
@@ -489,7 +489,7 @@ mod tests {
             "loadtest flood --queue-url http://q/orders --rate 500 --duration 20s --payload-size 100..200 --run-id r1",
         );
         let config = flood_config(&args).unwrap();
-        assert_eq!(config.profile, RateProfile::constant(500.0));
+        assert_eq!(config.rate_profile, RateProfile::constant(500.0));
         assert_eq!(config.limit, Limit::duration(Duration::from_secs(20)));
         assert_eq!(config.fifo_groups, None);
         assert_eq!(config.planned(), 10_000);

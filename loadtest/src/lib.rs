@@ -4,8 +4,8 @@
 //!
 //! Where things live:
 //!
-//! - [`profile`]: rate profiles (constant, ramp, step, spike, points from a file).
-//! - [`flood`]: the open-model flood: the schedule (profile + limit → intended send times,
+//! - [`rates`]: rate profiles (constant, ramp, step, spike, points from a file).
+//! - [`flood`]: the open-model flood: the schedule (rate profile + limit → intended send times,
 //!   pure), batches, seeded bodies, the [`flood::sender::Sink`] trait with the retry policy,
 //!   the pacer with a cap on requests in flight, the summary and its HDR histograms, and
 //!   [`flood::sqs_sink`], a minimal SQS-compatible server for benchmarking the flood.
@@ -29,7 +29,7 @@ pub mod drill;
 pub mod error;
 pub mod flood;
 pub mod local;
-pub mod profile;
+pub mod rates;
 pub mod report;
 pub mod seqset;
 pub mod units;

@@ -142,7 +142,7 @@ mod tests {
     use crate::flood::schedule::Limit;
     use crate::flood::sqs_sink::{SinkOptions, start};
     use crate::flood::{self, FloodConfig};
-    use crate::profile::RateProfile;
+    use crate::rates::RateProfile;
 
     async fn config_for(endpoint: String) -> SdkConfig {
         breaker::aws::config_loader()

@@ -162,8 +162,9 @@ pub struct PhaseRecord {
     pub ended_by: EndedBy,
     /// Its `until`, if any.
     pub until: Option<Until>,
-    /// What it sent with, if anything.
-    pub profile: Option<String>,
+    /// The rate profile it sent with, if it sent (`profile` in JSON).
+    #[serde(rename = "profile")]
+    pub rate_profile: Option<String>,
 }
 
 /// Everything a drill produced: written as JSON, rendered as HTML.

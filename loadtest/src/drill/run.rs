@@ -22,7 +22,7 @@ use crate::flood::payload::Stamp;
 use crate::flood::schedule::Limit;
 use crate::flood::stats::Latency;
 use crate::flood::{self, FloodConfig, FloodSummary, Live};
-use crate::profile::RateProfile;
+use crate::rates::RateProfile;
 use crate::seqset::SeqSet;
 use crate::victim::ledger::{LedgerKind, LedgerRecord};
 
@@ -33,7 +33,7 @@ const SETTLE_POLL: Duration = Duration::from_secs(2);
 struct Shared {
     samples: Vec<Sample>,
     phase: PhaseKind,
-    /// The profile being sent and when its phase started.
+    /// The rate profile being sent and when its phase started.
     sending: Option<(Instant, RateProfile)>,
 }
 
@@ -171,7 +171,7 @@ fn spawn_sampler<T: Target>(
                 let target_rate = shared
                     .sending
                     .as_ref()
-                    .map_or(0.0, |(since, profile)| profile.rate_at(since.elapsed()));
+                    .map_or(0.0, |(since, rates)| rates.rate_at(since.elapsed()));
                 let sample = Sample {
                     t,
                     phase: shared.phase,
@@ -250,11 +250,11 @@ impl<T: Target> Runner<T> {
         let kind = phase.name;
         let start = self.now();
         lock(&self.shared).phase = kind;
-        let profile = phase.send_profile();
+        let rate_profile = phase.send_rate();
         self.event(
             EventKind::PhaseStarted,
             kind,
-            match &profile {
+            match &rate_profile {
                 Some(p) => format!("{kind} starts, sending {p}"),
                 None => format!("{kind} starts"),
             },
@@ -275,9 +275,9 @@ impl<T: Target> Runner<T> {
         }
         let mut ended_by = EndedBy::Error;
         if result.is_ok() {
-            let flood = profile
+            let flood = rate_profile
                 .clone()
-                .map(|profile| self.start_flood(phase, profile));
+                .map(|rates| self.start_flood(phase, rates));
             ended_by = self.wait(phase, start).await;
             if let Some((handle, stop)) = flood {
                 // A phase of fixed length ends with its schedule; anything else cuts it.
@@ -312,7 +312,7 @@ impl<T: Target> Runner<T> {
                 ended_by
             },
             until: phase.until.clone(),
-            profile: profile.map(|p| p.to_string()),
+            rate_profile: rate_profile.map(|p| p.to_string()),
         });
         self.event(
             EventKind::PhaseEnded,
@@ -325,7 +325,7 @@ impl<T: Target> Runner<T> {
     fn start_flood(
         &mut self,
         phase: &PhaseSpec,
-        profile: RateProfile,
+        rate_profile: RateProfile,
     ) -> (JoinHandle<crate::Result<FloodSummary>>, oneshot::Sender<()>) {
         let settings = &self.spec.flood;
         let config = FloodConfig {
@@ -342,11 +342,11 @@ impl<T: Target> Runner<T> {
             first_seq: self.next_seq,
             ..FloodConfig::new(
                 self.run_id.clone(),
-                profile.clone(),
+                rate_profile.clone(),
                 Limit::duration(phase.max_length()),
             )
         };
-        lock(&self.shared).sending = Some((Instant::now(), profile));
+        lock(&self.shared).sending = Some((Instant::now(), rate_profile));
         let (stop, stopped) = oneshot::channel::<()>();
         let sink = self.target.sink();
         let live = Arc::clone(&self.live);

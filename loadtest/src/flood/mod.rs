@@ -25,7 +25,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::profile::RateProfile;
+use crate::rates::RateProfile;
 use batch::BatchPolicy;
 use payload::{PayloadSpec, SizeDist};
 use schedule::{Limit, Schedule};
@@ -44,8 +44,9 @@ pub const DEFAULT_LATE_AFTER: Duration = Duration::from_millis(10);
 pub struct FloodConfig {
     /// Run id carried by every body (and FIFO deduplication ids).
     pub run_id: String,
-    /// Rate over time.
-    pub profile: RateProfile,
+    /// Rate over time (`profile` in JSON).
+    #[serde(rename = "profile")]
+    pub rate_profile: RateProfile,
     /// When to stop.
     pub limit: Limit,
     /// Entries per request and linger.
@@ -72,10 +73,10 @@ pub struct FloodConfig {
 
 impl FloodConfig {
     /// A constant-rate flood with the defaults.
-    pub fn new(run_id: impl Into<String>, profile: RateProfile, limit: Limit) -> Self {
+    pub fn new(run_id: impl Into<String>, rate_profile: RateProfile, limit: Limit) -> Self {
         Self {
             run_id: run_id.into(),
-            profile,
+            rate_profile,
             limit,
             batch: BatchPolicy::default(),
             payload_size: SizeDist::default(),
@@ -94,7 +95,7 @@ impl FloodConfig {
     /// # Errors
     /// [`Error::Invalid`] naming the first bad field.
     pub fn validate(&self) -> Result<PayloadSpec> {
-        self.profile.validate()?;
+        self.rate_profile.validate()?;
         self.limit.validate()?;
         self.batch.validate()?;
         self.retry.validate()?;
@@ -112,6 +113,6 @@ impl FloodConfig {
 
     /// Messages the flood plans to send (before any stop).
     pub fn planned(&self) -> u64 {
-        Schedule::planned(&self.profile, self.limit)
+        Schedule::planned(&self.rate_profile, self.limit)
     }
 }

@@ -155,7 +155,7 @@ pub async fn run<S: Sink>(
     stop: impl Future<Output = ()>,
 ) -> Result<FloodSummary> {
     let payload = Arc::new(config.validate()?);
-    let schedule = Schedule::new(&config.profile, config.limit)?;
+    let schedule = Schedule::new(&config.rate_profile, config.limit)?;
     let first_seq = config.first_seq;
     let sizes = Arc::clone(&payload);
     let batches = config.batch.pack(schedule.map(move |(k, intended)| {
@@ -213,7 +213,7 @@ pub async fn run<S: Sink>(
 
     let recorder = std::mem::take(&mut *lock(&worker.recorder));
     let span = stopped_at
-        .or_else(|| Schedule::span(&config.profile, config.limit))
+        .or_else(|| Schedule::span(&config.rate_profile, config.limit))
         .unwrap_or(recorder.last_ack);
     Ok(summarise(
         config,
@@ -359,7 +359,7 @@ fn summarise(
         .collect();
     FloodSummary {
         config: config.clone(),
-        profile: config.profile.to_string(),
+        rate_profile: config.rate_profile.to_string(),
         started_at,
         planned,
         acked: rec.sent.len(),
@@ -400,7 +400,7 @@ mod tests {
     use crate::flood::payload::Stamp;
     use crate::flood::schedule::Limit;
     use crate::flood::sender::{MemorySink, Scripted};
-    use crate::profile::RateProfile;
+    use crate::rates::RateProfile;
 
     fn config(rate: f64, secs: u64) -> FloodConfig {
         FloodConfig::new(

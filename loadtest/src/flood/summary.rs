@@ -26,8 +26,9 @@ pub struct Second {
 pub struct FloodSummary {
     /// What was asked.
     pub config: FloodConfig,
-    /// Profile in its text form.
-    pub profile: String,
+    /// The rate profile in its text form (`profile` in JSON).
+    #[serde(rename = "profile")]
+    pub rate_profile: String,
     /// Wall-clock start.
     pub started_at: DateTime<Utc>,
     /// Messages scheduled (due before the end or the stop).

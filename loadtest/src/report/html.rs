@@ -420,7 +420,7 @@ fn floods(out: &mut String, report: &DrillReport) {
         let _ = write!(
             out,
             r#"<tr><td>{phase}</td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{:.1}</td><td class="num">{:.1}</td><td class="num">{:+.2}%</td><td class="num">{:.1} / {:.1} ms</td><td class="num">{:.2} ms</td></tr>"#,
-            escape(&f.profile),
+            escape(&f.rate_profile),
             f.planned,
             f.acked,
             f.failed,
@@ -510,7 +510,7 @@ pub fn render(report: &DrillReport) -> String {
             p.until
                 .as_ref()
                 .map_or_else(String::new, ToString::to_string),
-            escape(p.profile.as_deref().unwrap_or("—"))
+            escape(p.rate_profile.as_deref().unwrap_or("—"))
         );
     }
     out.push_str("</table>");
