@@ -6,11 +6,10 @@
 //! 2 infrastructure error, 3 aborted; `report` 0, or 2 when the report cannot be read.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracing_subscriber::EnvFilter;
@@ -27,10 +26,6 @@ use crate::flood::sender::RetryPolicy;
 use crate::flood::{self, FloodConfig, Live};
 use crate::rates::RateProfile;
 use crate::units::parse_duration;
-
-/// Message groups of a FIFO flood unless told otherwise: enough for SQS to spread the
-/// messages, few enough that each group still sees an ordered stream.
-pub const DEFAULT_FIFO_GROUPS: u32 = 16;
 
 /// Floodgate's load tester.
 #[derive(Debug, Parser)]
@@ -150,11 +145,6 @@ fn parse_var(text: &str) -> std::result::Result<(String, String), String> {
         .ok_or_else(|| format!("{text:?} is not NAME=value"))
 }
 
-/// A run id from the current time: `run-20261121T101500123`.
-pub fn default_run_id() -> String {
-    format!("run-{}", Utc::now().format("%Y%m%dT%H%M%S%3f"))
-}
-
 /// Writes log lines around the progress line instead of through it.
 #[derive(Debug, Clone)]
 struct AroundProgress(ProgressBar);
@@ -233,9 +223,7 @@ pub fn flood_config(args: &FloodArgs) -> Result<FloodConfig> {
         (None, Some(rate)) => RateProfile::constant(rate),
         (None, None) => return Err(Error::invalid("--rate", "give --rate or --profile")),
     };
-    // SQS requires the exact, lower-case suffix on FIFO queue names.
-    #[allow(clippy::case_sensitive_file_extension_comparisons)]
-    let fifo = args.queue_url.ends_with(".fifo");
+    let fifo = flood::is_fifo_queue(&args.queue_url);
     let config = FloodConfig {
         batch: BatchPolicy {
             max_entries: args.batch_size,
@@ -243,11 +231,8 @@ pub fn flood_config(args: &FloodArgs) -> Result<FloodConfig> {
         },
         payload_size: args.payload_size.clone(),
         seed: args.seed,
-        fifo_groups: if fifo {
-            Some(args.groups.unwrap_or(DEFAULT_FIFO_GROUPS))
-        } else {
-            None
-        },
+        fifo_groups: flood::default_fifo_groups(&args.queue_url)
+            .map(|default| args.groups.unwrap_or(default)),
         max_in_flight: args.max_in_flight,
         retry: RetryPolicy {
             max_attempts: args.max_attempts,
@@ -256,7 +241,7 @@ pub fn flood_config(args: &FloodArgs) -> Result<FloodConfig> {
         late_after: args.late_after,
         drop_after: args.drop_after,
         ..FloodConfig::new(
-            args.run_id.clone().unwrap_or_else(default_run_id),
+            args.run_id.clone().unwrap_or_else(flood::default_run_id),
             rate_profile,
             Limit {
                 duration: args.duration,
@@ -367,32 +352,6 @@ async fn flood_command(options: &AwsOptions, args: FloodArgs, quiet: bool) -> i3
     }
 }
 
-fn slug(name: &str) -> String {
-    let slug: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    slug.split('-')
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join("-")
-}
-
-/// Where a drill's reports go: `<out>/<name>-<run id>.{json,html}`.
-pub fn report_paths(out: &Path, name: &str, run_id: &str) -> (PathBuf, PathBuf) {
-    let stem = format!("{}-{run_id}", slug(name));
-    (
-        out.join(format!("{stem}.json")),
-        out.join(format!("{stem}.html")),
-    )
-}
-
 async fn drill_command(options: &AwsOptions, args: DrillArgs, quiet: bool) -> i32 {
     let bar = progress_bar(quiet, "{spinner} {wide_msg}");
     init_tracing(&bar, "info");
@@ -404,7 +363,7 @@ async fn drill_command(options: &AwsOptions, args: DrillArgs, quiet: bool) -> i3
             return EXIT_INFRA;
         }
     };
-    let run_id = args.run_id.unwrap_or_else(default_run_id);
+    let run_id = args.run_id.unwrap_or_else(flood::default_run_id);
     let sdk = sdk_config(options).await;
     let target = match AwsTarget::connect(&sdk, &spec).await {
         Ok(target) => Arc::new(target),
@@ -421,7 +380,7 @@ async fn drill_command(options: &AwsOptions, args: DrillArgs, quiet: bool) -> i3
     };
     let report = crate::drill::run(&spec, target, &run_id, interrupt, &bar).await;
     bar.finish_and_clear();
-    let (json, html) = report_paths(&args.out, &spec.name, &run_id);
+    let (json, html) = crate::report::report_paths(&args.out, &spec.name, &run_id);
     let written = crate::report::write_json(&report, &json)
         .and_then(|()| crate::report::write_html(&report, &html));
     if let Err(err) = written {
@@ -557,12 +516,5 @@ mod tests {
             ]
         );
         assert!(Cli::try_parse_from(["loadtest", "drill", "d.toml", "--var", "novalue"]).is_err());
-    }
-
-    #[test]
-    fn report_files_are_named_after_the_drill_and_run() {
-        let (json, html) = report_paths(Path::new("out"), "Victim fails mid-flood!", "run-1");
-        assert_eq!(json, Path::new("out/victim-fails-mid-flood-run-1.json"));
-        assert_eq!(html, Path::new("out/victim-fails-mid-flood-run-1.html"));
     }
 }

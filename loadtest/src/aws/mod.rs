@@ -1,6 +1,11 @@
-//! The only module that imports the AWS SDK: the SDK config, the SQS [`Sink`](crate::flood::sender::Sink),
-//! queue reads for the drill, the Lambda and CloudWatch reads and actions of the timeline, and
-//! [`AwsTarget`], the drill's view of a real (or LocalStack) deployment.
+//! The only module that imports the AWS SDK: the SDK config, the flood's SQS
+//! [`Sink`](crate::flood::sender::Sink), the victim's
+//! [`LedgerQueue`](crate::victim::LedgerQueue), queue reads for the drill, the Lambda and
+//! CloudWatch reads and actions of the timeline, and [`AwsTarget`], the drill's
+//! [`Target`](crate::drill::Target) on a real (or LocalStack) deployment.
+//!
+//! The other modules define the traits; this one implements them, so it depends on them and
+//! none of them depends on it (the binaries and [`crate::local`] wire the two together).
 //!
 //! - **HTTP client.** The config comes from `breaker::aws::config_loader()`, which carries the
 //!   explicit rustls (ring) client the SDK crates need: they are built without default

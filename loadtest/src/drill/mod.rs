@@ -12,6 +12,8 @@
 
 pub mod accounting;
 pub mod assertions;
+#[cfg(test)]
+pub(crate) mod fake;
 pub mod reaction;
 pub mod run;
 pub mod spec;

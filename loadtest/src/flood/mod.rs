@@ -1,7 +1,7 @@
 //! The open-model flood: messages on an absolute schedule, packed into batches, sent by a
 //! bounded set of tasks, every outcome counted.
 //!
-//! - [`FloodConfig`]: everything a flood needs, validated.
+//! - [`FloodConfig`]: everything a flood needs, validated; the FIFO and run-id defaults.
 //! - [`schedule`]: rate profile + limit → the intended send time of every message (pure).
 //! - [`batch`]: packing messages into `SendMessageBatch` requests (≤ 10 entries, ≤ 1 MiB).
 //! - [`payload`]: seeded bodies carrying run id, sequence number and intended send time.
@@ -22,6 +22,7 @@ mod summary;
 
 use std::time::Duration;
 
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -38,6 +39,28 @@ pub use summary::{FloodSummary, Histograms, Second};
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
 /// Default lag after which a batch counts as late (the timer's granularity is 1 ms).
 pub const DEFAULT_LATE_AFTER: Duration = Duration::from_millis(10);
+/// Message groups of a FIFO flood unless told otherwise: enough for SQS to spread the
+/// messages, few enough that each group still sees an ordered stream.
+pub const DEFAULT_FIFO_GROUPS: u32 = 16;
+/// The end of every FIFO queue's name, and so of its URL: exactly this, in lower case (SQS
+/// queue names are case-sensitive, so `orders.FIFO` is a standard queue).
+pub const FIFO_SUFFIX: &str = ".fifo";
+
+/// Whether `queue_url` names a FIFO queue.
+pub fn is_fifo_queue(queue_url: &str) -> bool {
+    queue_url.ends_with(FIFO_SUFFIX)
+}
+
+/// The message groups a flood of `queue_url` gets when none are asked for:
+/// [`DEFAULT_FIFO_GROUPS`] on a FIFO queue, none on a standard one.
+pub fn default_fifo_groups(queue_url: &str) -> Option<u32> {
+    is_fifo_queue(queue_url).then_some(DEFAULT_FIFO_GROUPS)
+}
+
+/// A run id from the current time: `run-20261121T101500123`.
+pub fn default_run_id() -> String {
+    format!("run-{}", Utc::now().format("%Y%m%dT%H%M%S%3f"))
+}
 
 /// Everything a flood needs. Build it, then [`run`] it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,5 +137,28 @@ impl FloodConfig {
     /// Messages the flood plans to send (before any stop).
     pub fn planned(&self) -> u64 {
         Schedule::planned(&self.rate_profile, self.limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_is_fifo_only_when_its_name_ends_in_exactly_dot_fifo() {
+        assert!(is_fifo_queue("http://q/000000000000/orders.fifo"));
+        for standard in [
+            "http://q/000000000000/orders",
+            "http://q/000000000000/orders.FIFO",
+            "http://q/000000000000/orders.Fifo",
+            "http://q/000000000000/fifo",
+        ] {
+            assert!(!is_fifo_queue(standard), "{standard}");
+            assert_eq!(default_fifo_groups(standard), None, "{standard}");
+        }
+        assert_eq!(
+            default_fifo_groups("http://q/000000000000/orders.fifo"),
+            Some(DEFAULT_FIFO_GROUPS)
+        );
     }
 }

@@ -542,3 +542,34 @@ pub fn render(report: &DrillReport) -> String {
     );
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use indicatif::ProgressBar;
+
+    use super::*;
+    use crate::drill::fake::{spec, world};
+
+    #[tokio::test(start_paused = true)]
+    async fn the_page_of_a_drill_has_its_charts_verdict_accounting_and_events_and_fetches_nothing()
+    {
+        let report = crate::drill::run(
+            &spec(),
+            Arc::new(world(&[])),
+            "drill-test",
+            std::future::pending(),
+            &ProgressBar::hidden(),
+        )
+        .await;
+        let html = render(&report);
+        assert_eq!(html.matches("<svg").count(), 4);
+        assert!(
+            html.contains("PASSED")
+                && html.contains("Message accounting")
+                && html.contains("manual ESM disable")
+        );
+        assert!(!html.contains("<script") && !html.contains("src=") && !html.contains("href="));
+    }
+}
