@@ -5,6 +5,7 @@
 //! - [`timeline`]: samples and events.
 //! - [`reaction`]: the reaction-time breakdown from the timeline (pure).
 //! - [`accounting`]: consumed / queued / dead-lettered / overflowed / lost (pure).
+//! - [`metric`]: the names of the drill's metrics (`lost`, `time_to_disabled`, ...), once.
 //! - [`assertions`]: `lost == 0`, `time_to_disabled < 90s`, ... (pure).
 //! - [`mod@run`]: the runner ([`run()`]), generic over a [`Target`] (AWS in [`crate::aws::AwsTarget`]).
 //!
@@ -14,6 +15,7 @@ pub mod accounting;
 pub mod assertions;
 #[cfg(test)]
 pub(crate) mod fake;
+pub mod metric;
 pub mod reaction;
 pub mod run;
 pub mod spec;
@@ -32,6 +34,7 @@ use crate::flood::sender::Sink;
 use crate::victim::ledger::LedgerRecord;
 use accounting::Accounting;
 use assertions::AssertionResult;
+use metric::Metric;
 use reaction::Reaction;
 use spec::{Injection, PhaseKind, Until};
 use timeline::{Event, Observation, Sample};
@@ -200,8 +203,9 @@ pub struct DrillReport {
     pub accounting: Option<Accounting>,
     /// Messages the victim processed per second of the drill (from the ledger).
     pub consumed_per_second: Vec<(u64, u64)>,
-    /// Every metric assertions can use.
-    pub metrics: BTreeMap<String, f64>,
+    /// Every metric assertions can use, by name (those of steps that never happened are
+    /// absent).
+    pub metrics: BTreeMap<Metric, f64>,
     /// Assertion results.
     pub assertions: Vec<AssertionResult>,
 }

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::accounting::{Accounting, Observed, account};
+use super::metric::Metric;
 use super::reaction::{Reaction, derive};
 use super::spec::{DrillSpec, EsmAction, Injection, PhaseKind, PhaseSpec, Until};
 use super::timeline::{Event, EventKind, Sample};
@@ -589,63 +590,62 @@ impl<T: Target> Runner<T> {
     }
 }
 
-/// Every metric an assertion can name (see [`super::assertions::METRICS`]); metrics of steps
-/// that never happened are absent.
+/// Every [`Metric`]; those of steps that never happened are absent.
 fn metrics(
     floods: &[(PhaseKind, FloodSummary)],
     accounting: Option<&Accounting>,
     reaction: &Reaction,
     samples: &[Sample],
     duration: f64,
-) -> BTreeMap<String, f64> {
+) -> BTreeMap<Metric, f64> {
     #[allow(clippy::cast_precision_loss)]
     let n = |v: u64| v as f64;
     let mut m = BTreeMap::new();
-    let mut put = |k: &str, v: f64| {
-        m.insert(k.to_owned(), v);
+    let mut put = |metric: Metric, v: f64| {
+        m.insert(metric, v);
     };
     let total = |f: fn(&FloodSummary) -> u64| n(floods.iter().map(|(_, s)| f(s)).sum());
-    put("sent", total(|s| s.acked));
-    put("planned", total(|s| s.planned));
-    put("failed_sends", total(|s| s.failed));
-    put("uncertain_sends", total(|s| s.uncertain));
-    put("dropped", total(|s| s.dropped));
-    put("late", total(|s| s.late));
+    put(Metric::Sent, total(|s| s.acked));
+    put(Metric::Planned, total(|s| s.planned));
+    put(Metric::FailedSends, total(|s| s.failed));
+    put(Metric::UncertainSends, total(|s| s.uncertain));
+    put(Metric::Dropped, total(|s| s.dropped));
+    put(Metric::Late, total(|s| s.late));
     let (mut response, mut service, mut lag) = (Latency::new(), Latency::new(), Latency::new());
     for (_, flood) in floods {
         response.merge(&flood.histograms.response);
         service.merge(&flood.histograms.service);
         lag.merge(&flood.histograms.lag);
     }
-    put("response_p99", response.percentile(99.0).as_secs_f64());
-    put("service_p99", service.percentile(99.0).as_secs_f64());
-    put("lag_p99", lag.percentile(99.0).as_secs_f64());
+    put(Metric::ResponseP99, response.percentile(99.0).as_secs_f64());
+    put(Metric::ServiceP99, service.percentile(99.0).as_secs_f64());
+    put(Metric::LagP99, lag.percentile(99.0).as_secs_f64());
     if let Some((_, flood)) = floods.iter().find(|(k, _)| *k == PhaseKind::Flood) {
-        put("achieved_rate", flood.achieved_rate);
-        put("target", flood.target_rate);
-        put("rate_error", flood.rate_error);
+        put(Metric::AchievedRate, flood.achieved_rate);
+        put(Metric::Target, flood.target_rate);
+        put(Metric::RateError, flood.rate_error);
     }
     if let Some(a) = accounting {
-        put("consumed", n(a.consumed));
-        put("lost", n(a.lost));
-        put("duplicated", n(a.duplicated));
-        put("dead_lettered", n(a.dead_lettered));
-        put("overflowed", n(a.overflowed));
-        put("still_queued", n(a.still_queued));
-        put("unexpected", n(a.unexpected));
-        put("failed_attempts", n(a.failed_attempts));
+        put(Metric::Consumed, n(a.consumed));
+        put(Metric::Lost, n(a.lost));
+        put(Metric::Duplicated, n(a.duplicated));
+        put(Metric::DeadLettered, n(a.dead_lettered));
+        put(Metric::Overflowed, n(a.overflowed));
+        put(Metric::StillQueued, n(a.still_queued));
+        put(Metric::Unexpected, n(a.unexpected));
+        put(Metric::FailedAttempts, n(a.failed_attempts));
     }
     let max = |f: fn(&Sample) -> Option<u64>| samples.iter().filter_map(f).max();
     if let Some(v) = max(|s| s.observed.visible) {
-        put("max_depth", n(v));
+        put(Metric::MaxDepth, n(v));
     }
     if let Some(v) = max(|s| s.observed.in_flight) {
-        put("max_in_flight", n(v));
+        put(Metric::MaxInFlight, n(v));
     }
     if let Some(v) = max(|s| s.observed.dlq) {
-        put("max_dlq_depth", n(v));
+        put(Metric::MaxDlqDepth, n(v));
     }
-    put("duration", duration);
+    put(Metric::Duration, duration);
     m.extend(reaction.metrics());
     m
 }
@@ -701,7 +701,7 @@ mod tests {
         // Disabled at the next sample.
         let flood_start = report.reaction.flood_start.unwrap();
         assert!((report.reaction.disable_call.unwrap() - flood_start).abs() < 0.01);
-        assert!(report.metrics["time_to_disabled"] <= 0.3);
+        assert!(report.metrics[&Metric::TimeToDisabled] <= 0.3);
         assert!(report.reaction.closed.is_some());
         assert_eq!(
             *world.injected.lock().unwrap(),
