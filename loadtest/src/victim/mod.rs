@@ -61,13 +61,22 @@ pub enum Mode {
 }
 
 impl Mode {
-    fn as_str(self) -> &'static str {
+    /// Every mode.
+    pub const ALL: [Self; 4] = [Self::Healthy, Self::Fail, Self::Error, Self::Crash];
+
+    /// The name in `VICTIM_MODE` and in drill specs.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Healthy => "healthy",
             Self::Fail => "fail",
             Self::Error => "error",
             Self::Crash => "crash",
         }
+    }
+
+    /// The mode named `name`, if there is one.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == name)
     }
 }
 
@@ -139,16 +148,14 @@ impl Settings {
     /// [`Error::Invalid`] naming the variable that does not parse.
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let mode = match get(ENV_MODE).as_deref().map(str::trim) {
-            None | Some("" | "healthy") => Mode::Healthy,
-            Some("fail") => Mode::Fail,
-            Some("error") => Mode::Error,
-            Some("crash") => Mode::Crash,
-            Some(other) => {
-                return Err(Error::invalid(
+            None | Some("") => Mode::default(),
+            Some(name) => Mode::parse(name).ok_or_else(|| {
+                let known: Vec<&str> = Mode::ALL.iter().map(|m| m.as_str()).collect();
+                Error::invalid(
                     ENV_MODE,
-                    format!("{other:?} is not healthy, fail, error or crash"),
-                ));
-            }
+                    format!("{name:?} is not one of {}", known.join(", ")),
+                )
+            })?,
         };
         let ratio = match get(ENV_RATIO).filter(|v| !v.trim().is_empty()) {
             None => 1.0,
@@ -435,6 +442,15 @@ mod tests {
             settings
         );
         assert_eq!(Settings::from_env(|_| None).unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn every_mode_has_one_name_in_the_environment_and_in_drill_specs() {
+        for mode in Mode::ALL {
+            assert_eq!(Mode::parse(mode.as_str()), Some(mode));
+            let spec: Settings = toml::from_str(&format!("mode = {:?}", mode.as_str())).unwrap();
+            assert_eq!(spec.mode, mode);
+        }
     }
 
     #[test]
