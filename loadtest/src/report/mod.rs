@@ -1,5 +1,6 @@
-//! Drill reports: the JSON document (everything, for machines and for re-rendering) and a
-//! self-contained HTML page with charts (for people).
+//! Drill reports: the JSON document (everything, for machines and for re-rendering), a
+//! self-contained HTML page with charts (for people), and where the two go
+//! ([`report_paths`]).
 
 mod html;
 pub mod svg;
