@@ -6,31 +6,26 @@
 //! 2 infrastructure error, 3 aborted; `report` 0, or 2 when the report cannot be read.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::aws::{AwsOptions, AwsTarget, SqsSink, sdk_config};
-use crate::batch::BatchPolicy;
 use crate::drill::spec::DrillSpec;
 use crate::drill::{EXIT_ABORTED, EXIT_FAILED, EXIT_INFRA, EXIT_PASSED};
 use crate::error::{Error, Result};
+use crate::flood::batch::BatchPolicy;
+use crate::flood::payload::SizeDist;
+use crate::flood::schedule::Limit;
+use crate::flood::sender::RetryPolicy;
 use crate::flood::{self, FloodConfig, Live};
-use crate::payload::SizeDist;
-use crate::profile::RateProfile;
-use crate::schedule::Limit;
-use crate::sender::RetryPolicy;
+use crate::rates::RateProfile;
 use crate::units::parse_duration;
-
-/// Message groups of a FIFO flood unless told otherwise: enough for SQS to spread the
-/// messages, few enough that each group still sees an ordered stream.
-pub const DEFAULT_FIFO_GROUPS: u32 = 16;
 
 /// Floodgate's load tester.
 #[derive(Debug, Parser)]
@@ -71,12 +66,12 @@ pub struct FloodArgs {
     #[arg(long)]
     pub queue_url: String,
     /// Constant rate, messages/s.
-    #[arg(long, conflicts_with = "profile")]
+    #[arg(long, conflicts_with = "rate_profile")]
     pub rate: Option<f64>,
     /// Rate profile: 500, ramp:from=100,to=1000,over=30s, step:from=100,by=100,every=10s,to=500,
     /// spike:base=100,peak=2000,at=10s,for=5s, or `file:PATH` (CSV of seconds,rate).
-    #[arg(long)]
-    pub profile: Option<RateProfile>,
+    #[arg(long = "profile", value_name = "PROFILE")]
+    pub rate_profile: Option<RateProfile>,
     /// Stop after this long.
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
@@ -93,7 +88,7 @@ pub struct FloodArgs {
     #[arg(long, default_value_t = flood::DEFAULT_MAX_IN_FLIGHT)]
     pub max_in_flight: usize,
     /// Most attempts per entry.
-    #[arg(long, default_value_t = crate::sender::DEFAULT_MAX_ATTEMPTS)]
+    #[arg(long, default_value_t = crate::flood::sender::DEFAULT_MAX_ATTEMPTS)]
     pub max_attempts: u32,
     /// A batch starting this much after it was due counts as late.
     #[arg(long, value_parser = parse_duration, default_value = "10ms")]
@@ -148,11 +143,6 @@ fn parse_var(text: &str) -> std::result::Result<(String, String), String> {
     text.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .ok_or_else(|| format!("{text:?} is not NAME=value"))
-}
-
-/// A run id from the current time: `run-20261121T101500123`.
-pub fn default_run_id() -> String {
-    format!("run-{}", Utc::now().format("%Y%m%dT%H%M%S%3f"))
 }
 
 /// Writes log lines around the progress line instead of through it.
@@ -228,14 +218,12 @@ pub async fn run(cli: Cli) -> i32 {
 /// # Errors
 /// [`Error::Invalid`] naming the flag.
 pub fn flood_config(args: &FloodArgs) -> Result<FloodConfig> {
-    let profile = match (&args.profile, args.rate) {
-        (Some(profile), _) => profile.clone(),
+    let rate_profile = match (&args.rate_profile, args.rate) {
+        (Some(rates), _) => rates.clone(),
         (None, Some(rate)) => RateProfile::constant(rate),
         (None, None) => return Err(Error::invalid("--rate", "give --rate or --profile")),
     };
-    // SQS requires the exact, lower-case suffix on FIFO queue names.
-    #[allow(clippy::case_sensitive_file_extension_comparisons)]
-    let fifo = args.queue_url.ends_with(".fifo");
+    let fifo = flood::is_fifo_queue(&args.queue_url);
     let config = FloodConfig {
         batch: BatchPolicy {
             max_entries: args.batch_size,
@@ -243,11 +231,8 @@ pub fn flood_config(args: &FloodArgs) -> Result<FloodConfig> {
         },
         payload_size: args.payload_size.clone(),
         seed: args.seed,
-        fifo_groups: if fifo {
-            Some(args.groups.unwrap_or(DEFAULT_FIFO_GROUPS))
-        } else {
-            None
-        },
+        fifo_groups: flood::default_fifo_groups(&args.queue_url)
+            .map(|default| args.groups.unwrap_or(default)),
         max_in_flight: args.max_in_flight,
         retry: RetryPolicy {
             max_attempts: args.max_attempts,
@@ -256,8 +241,8 @@ pub fn flood_config(args: &FloodArgs) -> Result<FloodConfig> {
         late_after: args.late_after,
         drop_after: args.drop_after,
         ..FloodConfig::new(
-            args.run_id.clone().unwrap_or_else(default_run_id),
-            profile,
+            args.run_id.clone().unwrap_or_else(flood::default_run_id),
+            rate_profile,
             Limit {
                 duration: args.duration,
                 count: args.count,
@@ -293,7 +278,7 @@ async fn flood_command(options: &AwsOptions, args: FloodArgs, quiet: bool) -> i3
     let live = Arc::new(Live::default());
     let ticker = {
         let (bar, live) = (bar.clone(), Arc::clone(&live));
-        let profile = config.profile.clone();
+        let rates = config.rate_profile.clone();
         tokio::spawn(async move {
             let start = tokio::time::Instant::now();
             let mut interval = tokio::time::interval(Duration::from_millis(250));
@@ -305,7 +290,7 @@ async fn flood_command(options: &AwsOptions, args: FloodArgs, quiet: bool) -> i3
                 let rate = acked as f64 / start.elapsed().as_secs_f64().max(1e-3);
                 bar.set_message(format!(
                     "{rate:.0}/s of {:.0}/s · in flight {} · late {} · dropped {} · failed {} · errors {}",
-                    profile.rate_at(start.elapsed()),
+                    rates.rate_at(start.elapsed()),
                     Live::get(&live.in_flight),
                     Live::get(&live.late),
                     Live::get(&live.dropped),
@@ -367,32 +352,6 @@ async fn flood_command(options: &AwsOptions, args: FloodArgs, quiet: bool) -> i3
     }
 }
 
-fn slug(name: &str) -> String {
-    let slug: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    slug.split('-')
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join("-")
-}
-
-/// Where a drill's reports go: `<out>/<name>-<run id>.{json,html}`.
-pub fn report_paths(out: &Path, name: &str, run_id: &str) -> (PathBuf, PathBuf) {
-    let stem = format!("{}-{run_id}", slug(name));
-    (
-        out.join(format!("{stem}.json")),
-        out.join(format!("{stem}.html")),
-    )
-}
-
 async fn drill_command(options: &AwsOptions, args: DrillArgs, quiet: bool) -> i32 {
     let bar = progress_bar(quiet, "{spinner} {wide_msg}");
     init_tracing(&bar, "info");
@@ -404,7 +363,7 @@ async fn drill_command(options: &AwsOptions, args: DrillArgs, quiet: bool) -> i3
             return EXIT_INFRA;
         }
     };
-    let run_id = args.run_id.unwrap_or_else(default_run_id);
+    let run_id = args.run_id.unwrap_or_else(flood::default_run_id);
     let sdk = sdk_config(options).await;
     let target = match AwsTarget::connect(&sdk, &spec).await {
         Ok(target) => Arc::new(target),
@@ -421,7 +380,7 @@ async fn drill_command(options: &AwsOptions, args: DrillArgs, quiet: bool) -> i3
     };
     let report = crate::drill::run(&spec, target, &run_id, interrupt, &bar).await;
     bar.finish_and_clear();
-    let (json, html) = report_paths(&args.out, &spec.name, &run_id);
+    let (json, html) = crate::report::report_paths(&args.out, &spec.name, &run_id);
     let written = crate::report::write_json(&report, &json)
         .and_then(|()| crate::report::write_html(&report, &html));
     if let Err(err) = written {
@@ -489,7 +448,7 @@ mod tests {
             "loadtest flood --queue-url http://q/orders --rate 500 --duration 20s --payload-size 100..200 --run-id r1",
         );
         let config = flood_config(&args).unwrap();
-        assert_eq!(config.profile, RateProfile::constant(500.0));
+        assert_eq!(config.rate_profile, RateProfile::constant(500.0));
         assert_eq!(config.limit, Limit::duration(Duration::from_secs(20)));
         assert_eq!(config.fifo_groups, None);
         assert_eq!(config.planned(), 10_000);
@@ -557,12 +516,5 @@ mod tests {
             ]
         );
         assert!(Cli::try_parse_from(["loadtest", "drill", "d.toml", "--var", "novalue"]).is_err());
-    }
-
-    #[test]
-    fn report_files_are_named_after_the_drill_and_run() {
-        let (json, html) = report_paths(Path::new("out"), "Victim fails mid-flood!", "run-1");
-        assert_eq!(json, Path::new("out/victim-fails-mid-flood-run-1.json"));
-        assert_eq!(html, Path::new("out/victim-fails-mid-flood-run-1.html"));
     }
 }

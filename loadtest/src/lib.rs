@@ -2,45 +2,45 @@
 //! against a protected consumer and verifies that the breaker reacted in time and that every
 //! message is accounted for.
 //!
-//! Where things live:
+//! Where things live (each folder's `mod.rs` lists its files):
 //!
-//! - [`profile`]: rate profiles (constant, ramp, step, spike, points from a file).
-//! - [`schedule`]: profile + limit → the intended send time of every message (pure).
-//! - [`batch`]: packing messages into `SendMessageBatch` requests (≤ 10 entries, ≤ 1 MiB).
-//! - [`payload`]: seeded bodies carrying run id, sequence number and intended send time.
-//! - [`sender`]: the [`sender::Sink`] trait, error classes, the retry policy, one batch's delivery.
-//! - [`flood`]: the pacer on absolute time with a cap on requests in flight; the summary.
-//! - [`stats`]: HDR histograms of response time, service time and schedule lag.
-//! - [`seqset`]: sets of sequence numbers as ranges.
-//! - [`victim`]: the drill's consumer Lambda: ledger records, fault modes.
-//! - [`drill`]: drill specs, phases, the timeline, reaction times, accounting, assertions.
-//! - [`report`]: the drill report as JSON and as a self-contained HTML page.
-//! - [`aws`]: the only module that imports the AWS SDK, but for [`local`].
+//! - [`rates`]: rate profiles (constant, ramp, step, spike, points from a file) and their
+//!   command-line and TOML forms.
+//! - [`flood`]: the open-model flood: the schedule (rate profile + limit → intended send
+//!   times, pure), batches, seeded bodies, the [`flood::sender::Sink`] trait with the retry
+//!   policy, the pacer with a cap on requests in flight, the summary and its HDR histograms,
+//!   the FIFO and run-id defaults, and [`flood::sqs_sink`], a minimal SQS-compatible server
+//!   for benchmarking the flood.
+//! - [`victim`]: the drill's consumer Lambda: fault modes, the ledger records it writes
+//!   through a [`victim::LedgerQueue`].
+//! - [`drill`]: drill specs, phases, the timeline, reaction times, accounting, the
+//!   [`drill::metric::Metric`]s and the assertions over them, the runner over a
+//!   [`drill::Target`].
+//! - [`report`]: the drill report as JSON and as a self-contained HTML page, and where they go.
+//! - [`aws`]: the only module that imports the AWS SDK, but for [`local`]: it implements the
+//!   traits above (`Sink`, `LedgerQueue`, `Target`) on SQS, Lambda and CloudWatch.
 //! - [`local`]: the local drill: the demo stack deployed into LocalStack, the controller
 //!   ticked, a drill run against it (`local-drill` binary, `make drill`).
-//! - [`cli`]: the `loadtest` command line.
-//! - [`sink`]: a minimal SQS-compatible HTTP server for benchmarking the generator.
-//! - [`error`]: the crate's classified error; [`units`]: duration parsing for specs and flags.
+//! - [`cli`]: the `loadtest` command line (nothing else in the crate uses it).
+//! - Shared helpers: [`seqset`] (sets of sequence numbers as ranges), [`units`] (duration
+//!   parsing for specs and flags), [`error`] (the crate's classified error).
+//!
+//! Modules depend on each other in one direction only: `rates` ← `flood` ← `victim` ← `drill`
+//! ← `report`, with `aws`, `local` and `cli` on top.
 //!
 //! Binaries: `loadtest` (the CLI: `flood`, `drill`, `report`), `victim` (the Lambda),
 //! `sqs-sink` (the benchmark's sink), and `local-drill` (deploy + drill + teardown).
 #![forbid(unsafe_code)]
 
 pub mod aws;
-pub mod batch;
 pub mod cli;
 pub mod drill;
 pub mod error;
 pub mod flood;
 pub mod local;
-pub mod payload;
-pub mod profile;
+pub mod rates;
 pub mod report;
-pub mod schedule;
-pub mod sender;
 pub mod seqset;
-pub mod sink;
-pub mod stats;
 pub mod units;
 pub mod victim;
 

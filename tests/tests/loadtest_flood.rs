@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use floodgate_tests::{Check, LocalAws, Queue, unique_name, wait_for};
 use loadtest::flood::FloodSummary;
-use loadtest::payload::Stamp;
+use loadtest::flood::payload::Stamp;
 use loadtest_support::loadtest;
 
 async fn flood(queue: &Queue, args: &[&str]) -> FloodSummary {

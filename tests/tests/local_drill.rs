@@ -32,7 +32,7 @@ async fn the_controller_opens_sheds_recovers_and_replays_without_losing_a_messag
         &stack,
         &spec,
         out.path(),
-        &loadtest::cli::default_run_id(),
+        &loadtest::flood::default_run_id(),
         std::future::pending(),
         &loadtest::local::ProgressBar::hidden(),
     )

@@ -1,12 +1,17 @@
-//! The only module that imports the AWS SDK: the SDK config, the SQS [`Sink`](crate::sender::Sink),
-//! queue reads for the drill, the Lambda and CloudWatch reads and actions of the timeline, and
-//! [`AwsTarget`], the drill's view of a real (or LocalStack) deployment.
+//! The only module that imports the AWS SDK: the SDK config, the flood's SQS
+//! [`Sink`](crate::flood::sender::Sink), the victim's
+//! [`LedgerQueue`](crate::victim::LedgerQueue), queue reads for the drill, the Lambda and
+//! CloudWatch reads and actions of the timeline, and [`AwsTarget`], the drill's
+//! [`Target`](crate::drill::Target) on a real (or LocalStack) deployment.
+//!
+//! The other modules define the traits; this one implements them, so it depends on them and
+//! none of them depends on it (the binaries and [`crate::local`] wire the two together).
 //!
 //! - **HTTP client.** The config comes from `breaker::aws::config_loader()`, which carries the
 //!   explicit rustls (ring) client the SDK crates need: they are built without default
 //!   features, so without it every call would fail at run time.
 //! - **Retries.** The SDK's own retries stay off: the flooder retries per
-//!   [`crate::sender::RetryPolicy`] and counts every attempt; the drill's reads are repeated
+//!   [`crate::flood::sender::RetryPolicy`] and counts every attempt; the drill's reads are repeated
 //!   every sample anyway.
 //! - **Endpoint.** `--endpoint-url`, else `AWS_ENDPOINT_URL`, applies to every client.
 
@@ -28,7 +33,7 @@ pub use sqs::{Depth, Queues, SqsSink};
 pub use target::AwsTarget;
 
 use crate::error::Error;
-use crate::sender::ErrorClass;
+use crate::flood::sender::ErrorClass;
 
 /// Environment variable naming an endpoint for every AWS service (LocalStack).
 pub const ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL";
@@ -139,10 +144,10 @@ mod tests {
     use tokio::net::TcpListener;
 
     use super::*;
+    use crate::flood::schedule::Limit;
+    use crate::flood::sqs_sink::{SinkOptions, start};
     use crate::flood::{self, FloodConfig};
-    use crate::profile::RateProfile;
-    use crate::schedule::Limit;
-    use crate::sink::{SinkOptions, start};
+    use crate::rates::RateProfile;
 
     async fn config_for(endpoint: String) -> SdkConfig {
         breaker::aws::config_loader()

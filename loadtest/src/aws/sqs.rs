@@ -13,7 +13,8 @@ use aws_sdk_sqs::types::{
 
 use super::{AwsCall, build_error, classify};
 use crate::error::{Error, Result};
-use crate::sender::{CallError, Entry, EntryFailure, ErrorClass, Sink};
+use crate::flood::sender::{CallError, Entry, EntryFailure, ErrorClass, Sink};
+use crate::victim::LedgerQueue;
 
 /// Most messages one `ReceiveMessage` returns.
 const RECEIVE_MAX: i32 = 10;
@@ -299,12 +300,11 @@ impl Queues {
         }
         Ok(())
     }
+}
 
-    /// Sends one message (the victim's ledger records).
-    ///
-    /// # Errors
-    /// [`Error::Aws`] when `SendMessage` fails.
-    pub async fn send(&self, url: &str, body: String) -> Result<()> {
+/// The victim's ledger writes: one `SendMessage` per record.
+impl LedgerQueue for Queues {
+    async fn send(&self, url: &str, body: String) -> Result<()> {
         self.client
             .send_message()
             .queue_url(url)

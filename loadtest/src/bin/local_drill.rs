@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use loadtest::aws::{AwsOptions, sdk_config};
-use loadtest::cli::default_run_id;
+use loadtest::flood::default_run_id;
 use loadtest::local::{Stack, StackPlan};
 
 /// Deploy the demo stack, run a drill against the real controller, tear the stack down.

@@ -8,7 +8,7 @@
 use std::sync::atomic::Ordering;
 
 use clap::Parser;
-use loadtest::sink::{SinkOptions, start};
+use loadtest::flood::sqs_sink::{SinkOptions, start};
 
 /// A minimal SQS-compatible sink.
 #[derive(Debug, Parser)]

@@ -3,7 +3,8 @@
 //!
 //! Expressions have numbers (`0.98`, `1e3`), durations (`500ms`, `90s`, `2m`, `1h`, read as
 //! seconds), metric names, `+ - * /` and parentheses. Comparisons: `== != < <= > >=`.
-//! Metric names are checked when the spec loads, so a typo fails before anything is sent.
+//! Metric names (the [`Metric`]s) are checked when the spec loads, so a typo fails before
+//! anything is sent.
 //! A metric that has no value (e.g. `time_to_disabled` when the mapping was never disabled)
 //! makes its assertion fail and says so.
 
@@ -12,76 +13,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::metric::Metric;
 use crate::error::{Error, Result};
-
-/// Every metric an assertion may name, with what it measures. Times are in seconds.
-pub const METRICS: &[(&str, &str)] = &[
-    ("sent", "messages acknowledged by SQS, all phases"),
-    ("planned", "messages scheduled, all phases"),
-    ("failed_sends", "messages SQS refused for good"),
-    (
-        "uncertain_sends",
-        "messages whose send timed out or failed with 5xx after the last retry",
-    ),
-    ("dropped", "messages dropped by the in-flight cap"),
-    ("late", "messages sent later than the late threshold"),
-    (
-        "consumed",
-        "sent messages the victim processed at least once",
-    ),
-    (
-        "lost",
-        "sent messages neither consumed, queued, dead-lettered nor in overflow",
-    ),
-    ("duplicated", "messages processed more than once"),
-    (
-        "dead_lettered",
-        "sent messages found in the DLQ and never consumed",
-    ),
-    (
-        "overflowed",
-        "sent messages found in the overflow queue and never consumed",
-    ),
-    ("still_queued", "sent messages still in the source queue"),
-    (
-        "unexpected",
-        "processed messages that were never acknowledged as sent",
-    ),
-    ("failed_attempts", "deliveries the victim failed on purpose"),
-    (
-        "achieved_rate",
-        "acknowledged messages/s of the flood phase",
-    ),
-    ("target", "target messages/s of the flood phase"),
-    (
-        "rate_error",
-        "achieved_rate / target - 1 of the flood phase",
-    ),
-    (
-        "response_p99",
-        "99th percentile response time (intended send → ack), all phases",
-    ),
-    (
-        "service_p99",
-        "99th percentile SendMessageBatch time, all phases",
-    ),
-    ("lag_p99", "99th percentile schedule lag, all phases"),
-    ("time_to_first_alarm", "flood start → first alarm in ALARM"),
-    (
-        "time_to_disable_call",
-        "flood start → the mapping was told to disable",
-    ),
-    ("time_to_disabled", "flood start → mapping Disabled"),
-    ("time_to_half_open", "flood start → half-open (probing)"),
-    ("time_to_closed", "flood start → closed again"),
-    ("max_depth", "most messages visible in the source queue"),
-    (
-        "max_in_flight",
-        "most messages in flight in the source queue",
-    ),
-    ("max_dlq_depth", "most messages in the DLQ"),
-    ("duration", "length of the drill"),
-];
 
 /// Comparison operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,16 +45,16 @@ impl Cmp {
 #[derive(Debug, Clone, PartialEq)]
 enum Expr {
     Number(f64),
-    Metric(String),
+    Metric(Metric),
     Binary(Box<Expr>, char, Box<Expr>),
 }
 
 impl Expr {
-    /// The value, or the name of the first metric without one.
-    fn eval(&self, metrics: &BTreeMap<String, f64>) -> std::result::Result<f64, String> {
+    /// The value, or the first metric without one.
+    fn eval(&self, metrics: &BTreeMap<Metric, f64>) -> std::result::Result<f64, Metric> {
         match self {
             Self::Number(n) => Ok(*n),
-            Self::Metric(name) => metrics.get(name).copied().ok_or_else(|| name.clone()),
+            Self::Metric(metric) => metrics.get(metric).copied().ok_or(*metric),
             Self::Binary(a, op, b) => {
                 let (a, b) = (a.eval(metrics)?, b.eval(metrics)?);
                 Ok(match op {
@@ -138,7 +71,7 @@ impl Expr {
 #[derive(Debug, Clone, PartialEq)]
 enum Token {
     Number(f64),
-    Ident(String),
+    Ident(Metric),
     Op(char),
     Open,
     Close,
@@ -192,14 +125,8 @@ fn tokenize(text: &str) -> Result<Vec<Token>> {
                 i += 1;
             }
             let name: String = chars[start..i].iter().collect();
-            if !METRICS.iter().any(|(m, _)| *m == name) {
-                let known: Vec<&str> = METRICS.iter().map(|(m, _)| *m).collect();
-                return Err(bad(format!(
-                    "unknown metric {name:?}; known: {}",
-                    known.join(", ")
-                )));
-            }
-            tokens.push(Token::Ident(name));
+            let metric = Metric::parse(&name).ok_or_else(|| bad(Metric::unknown(&name)))?;
+            tokens.push(Token::Ident(metric));
         } else {
             let next = chars.get(i + 1).copied();
             let (token, width) = match (c, next) {
@@ -261,7 +188,7 @@ impl Parser<'_> {
         self.at += 1;
         match token {
             Some(Token::Number(n)) => Ok(Expr::Number(n)),
-            Some(Token::Ident(name)) => Ok(Expr::Metric(name)),
+            Some(Token::Ident(metric)) => Ok(Expr::Metric(metric)),
             Some(Token::Op('-')) => Ok(Expr::Binary(
                 Box::new(Expr::Number(0.0)),
                 '-',
@@ -346,7 +273,7 @@ impl Assertion {
     }
 
     /// Checks the assertion against `metrics`.
-    pub fn evaluate(&self, metrics: &BTreeMap<String, f64>) -> AssertionResult {
+    pub fn evaluate(&self, metrics: &BTreeMap<Metric, f64>) -> AssertionResult {
         let left = self.left.eval(metrics);
         let right = self.right.eval(metrics);
         let (passed, detail) = match (&left, &right) {
@@ -360,9 +287,9 @@ impl Assertion {
                     fmt_number(*b)
                 ),
             ),
-            (Err(name), _) | (_, Err(name)) => (
+            (Err(metric), _) | (_, Err(metric)) => (
                 false,
-                format!("{name} has no value in this drill (it never happened)"),
+                format!("{metric} has no value in this drill (it never happened)"),
             ),
         };
         AssertionResult {
@@ -395,11 +322,14 @@ mod tests {
 
     use super::*;
 
-    fn metrics(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+    fn metrics(pairs: &[(&str, f64)]) -> BTreeMap<Metric, f64> {
+        pairs
+            .iter()
+            .map(|(name, v)| (Metric::parse(name).expect(name), *v))
+            .collect()
     }
 
-    fn check(text: &str, m: &BTreeMap<String, f64>) -> AssertionResult {
+    fn check(text: &str, m: &BTreeMap<Metric, f64>) -> AssertionResult {
         Assertion::parse(text).unwrap().evaluate(m)
     }
 

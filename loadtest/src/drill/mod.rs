@@ -5,6 +5,7 @@
 //! - [`timeline`]: samples and events.
 //! - [`reaction`]: the reaction-time breakdown from the timeline (pure).
 //! - [`accounting`]: consumed / queued / dead-lettered / overflowed / lost (pure).
+//! - [`metric`]: the names of the drill's metrics (`lost`, `time_to_disabled`, ...), once.
 //! - [`assertions`]: `lost == 0`, `time_to_disabled < 90s`, ... (pure).
 //! - [`mod@run`]: the runner ([`run()`]), generic over a [`Target`] (AWS in [`crate::aws::AwsTarget`]).
 //!
@@ -12,6 +13,9 @@
 
 pub mod accounting;
 pub mod assertions;
+#[cfg(test)]
+pub(crate) mod fake;
+pub mod metric;
 pub mod reaction;
 pub mod run;
 pub mod spec;
@@ -26,10 +30,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::flood::FloodSummary;
-use crate::sender::Sink;
+use crate::flood::sender::Sink;
 use crate::victim::ledger::LedgerRecord;
 use accounting::Accounting;
 use assertions::AssertionResult;
+use metric::Metric;
 use reaction::Reaction;
 use spec::{Injection, PhaseKind, Until};
 use timeline::{Event, Observation, Sample};
@@ -162,8 +167,9 @@ pub struct PhaseRecord {
     pub ended_by: EndedBy,
     /// Its `until`, if any.
     pub until: Option<Until>,
-    /// What it sent with, if anything.
-    pub profile: Option<String>,
+    /// The rate profile it sent with, if it sent (`profile` in JSON).
+    #[serde(rename = "profile")]
+    pub rate_profile: Option<String>,
 }
 
 /// Everything a drill produced: written as JSON, rendered as HTML.
@@ -197,8 +203,9 @@ pub struct DrillReport {
     pub accounting: Option<Accounting>,
     /// Messages the victim processed per second of the drill (from the ledger).
     pub consumed_per_second: Vec<(u64, u64)>,
-    /// Every metric assertions can use.
-    pub metrics: BTreeMap<String, f64>,
+    /// Every metric assertions can use, by name (those of steps that never happened are
+    /// absent).
+    pub metrics: BTreeMap<Metric, f64>,
     /// Assertion results.
     pub assertions: Vec<AssertionResult>,
 }

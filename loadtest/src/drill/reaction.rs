@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use floodgate_core::policy::PhaseName;
 use serde::{Deserialize, Serialize};
 
+use super::metric::Metric;
 use super::spec::PhaseKind;
 use super::timeline::{Event, EventKind, Sample};
 
@@ -41,19 +42,19 @@ pub struct Reaction {
 
 impl Reaction {
     /// The steps as `time_to_*` metrics: seconds since flood start, for those that happened.
-    pub fn metrics(&self) -> BTreeMap<String, f64> {
+    pub fn metrics(&self) -> BTreeMap<Metric, f64> {
         let Some(start) = self.flood_start else {
             return BTreeMap::new();
         };
         [
-            ("time_to_first_alarm", self.first_alarm),
-            ("time_to_disable_call", self.disable_call),
-            ("time_to_disabled", self.disabled),
-            ("time_to_half_open", self.half_open),
-            ("time_to_closed", self.closed),
+            (Metric::TimeToFirstAlarm, self.first_alarm),
+            (Metric::TimeToDisableCall, self.disable_call),
+            (Metric::TimeToDisabled, self.disabled),
+            (Metric::TimeToHalfOpen, self.half_open),
+            (Metric::TimeToClosed, self.closed),
         ]
         .into_iter()
-        .filter_map(|(name, at)| at.map(|at| (name.to_owned(), at - start)))
+        .filter_map(|(metric, at)| at.map(|at| (metric, at - start)))
         .collect()
     }
 
@@ -212,8 +213,8 @@ mod tests {
             }
         );
         let metrics = reaction.metrics();
-        assert_eq!(metrics["time_to_disabled"], 12.0);
-        assert_eq!(metrics["time_to_closed"], 60.0);
+        assert_eq!(metrics[&Metric::TimeToDisabled], 12.0);
+        assert_eq!(metrics[&Metric::TimeToClosed], 60.0);
     }
 
     #[test]
@@ -235,7 +236,7 @@ mod tests {
         assert_eq!(reaction.disabled, Some(7.0));
         assert_eq!(reaction.half_open, Some(15.0));
         assert_eq!(reaction.closed, Some(16.0));
-        assert!(!reaction.metrics().contains_key("time_to_first_alarm"));
+        assert!(!reaction.metrics().contains_key(&Metric::TimeToFirstAlarm));
     }
 
     #[test]

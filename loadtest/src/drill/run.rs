@@ -14,16 +14,17 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::accounting::{Accounting, Observed, account};
+use super::metric::Metric;
 use super::reaction::{Reaction, derive};
 use super::spec::{DrillSpec, EsmAction, Injection, PhaseKind, PhaseSpec, Until};
 use super::timeline::{Event, EventKind, Sample};
 use super::{DrillReport, EndedBy, PhaseRecord, QueueRole, Target, Verdict};
+use crate::flood::payload::Stamp;
+use crate::flood::schedule::Limit;
+use crate::flood::stats::Latency;
 use crate::flood::{self, FloodConfig, FloodSummary, Live};
-use crate::payload::Stamp;
-use crate::profile::RateProfile;
-use crate::schedule::Limit;
+use crate::rates::RateProfile;
 use crate::seqset::SeqSet;
-use crate::stats::Latency;
 use crate::victim::ledger::{LedgerKind, LedgerRecord};
 
 /// Pause between accounting rounds while messages are still on their way.
@@ -33,7 +34,7 @@ const SETTLE_POLL: Duration = Duration::from_secs(2);
 struct Shared {
     samples: Vec<Sample>,
     phase: PhaseKind,
-    /// The profile being sent and when its phase started.
+    /// The rate profile being sent and when its phase started.
     sending: Option<(Instant, RateProfile)>,
 }
 
@@ -171,7 +172,7 @@ fn spawn_sampler<T: Target>(
                 let target_rate = shared
                     .sending
                     .as_ref()
-                    .map_or(0.0, |(since, profile)| profile.rate_at(since.elapsed()));
+                    .map_or(0.0, |(since, rates)| rates.rate_at(since.elapsed()));
                 let sample = Sample {
                     t,
                     phase: shared.phase,
@@ -250,11 +251,11 @@ impl<T: Target> Runner<T> {
         let kind = phase.name;
         let start = self.now();
         lock(&self.shared).phase = kind;
-        let profile = phase.send_profile();
+        let rate_profile = phase.send_rate();
         self.event(
             EventKind::PhaseStarted,
             kind,
-            match &profile {
+            match &rate_profile {
                 Some(p) => format!("{kind} starts, sending {p}"),
                 None => format!("{kind} starts"),
             },
@@ -275,9 +276,9 @@ impl<T: Target> Runner<T> {
         }
         let mut ended_by = EndedBy::Error;
         if result.is_ok() {
-            let flood = profile
+            let flood = rate_profile
                 .clone()
-                .map(|profile| self.start_flood(phase, profile));
+                .map(|rates| self.start_flood(phase, rates));
             ended_by = self.wait(phase, start).await;
             if let Some((handle, stop)) = flood {
                 // A phase of fixed length ends with its schedule; anything else cuts it.
@@ -312,7 +313,7 @@ impl<T: Target> Runner<T> {
                 ended_by
             },
             until: phase.until.clone(),
-            profile: profile.map(|p| p.to_string()),
+            rate_profile: rate_profile.map(|p| p.to_string()),
         });
         self.event(
             EventKind::PhaseEnded,
@@ -325,28 +326,26 @@ impl<T: Target> Runner<T> {
     fn start_flood(
         &mut self,
         phase: &PhaseSpec,
-        profile: RateProfile,
+        rate_profile: RateProfile,
     ) -> (JoinHandle<crate::Result<FloodSummary>>, oneshot::Sender<()>) {
         let settings = &self.spec.flood;
         let config = FloodConfig {
             batch: settings.batch(),
             payload_size: settings.payload_size.clone(),
             seed: settings.seed,
-            // A FIFO queue (its name must end in .fifo) needs message groups.
-            fifo_groups: settings.fifo_groups.or_else(|| {
-                #[allow(clippy::case_sensitive_file_extension_comparisons)]
-                let fifo = self.spec.target.queue_url.ends_with(".fifo");
-                fifo.then_some(crate::cli::DEFAULT_FIFO_GROUPS)
-            }),
+            // A FIFO queue needs message groups.
+            fifo_groups: settings
+                .fifo_groups
+                .or_else(|| flood::default_fifo_groups(&self.spec.target.queue_url)),
             max_in_flight: settings.max_in_flight,
             first_seq: self.next_seq,
             ..FloodConfig::new(
                 self.run_id.clone(),
-                profile.clone(),
+                rate_profile.clone(),
                 Limit::duration(phase.max_length()),
             )
         };
-        lock(&self.shared).sending = Some((Instant::now(), profile));
+        lock(&self.shared).sending = Some((Instant::now(), rate_profile));
         let (stop, stopped) = oneshot::channel::<()>();
         let sink = self.target.sink();
         let live = Arc::clone(&self.live);
@@ -591,220 +590,71 @@ impl<T: Target> Runner<T> {
     }
 }
 
-/// Every metric an assertion can name (see [`super::assertions::METRICS`]); metrics of steps
-/// that never happened are absent.
+/// Every [`Metric`]; those of steps that never happened are absent.
 fn metrics(
     floods: &[(PhaseKind, FloodSummary)],
     accounting: Option<&Accounting>,
     reaction: &Reaction,
     samples: &[Sample],
     duration: f64,
-) -> BTreeMap<String, f64> {
+) -> BTreeMap<Metric, f64> {
     #[allow(clippy::cast_precision_loss)]
     let n = |v: u64| v as f64;
     let mut m = BTreeMap::new();
-    let mut put = |k: &str, v: f64| {
-        m.insert(k.to_owned(), v);
+    let mut put = |metric: Metric, v: f64| {
+        m.insert(metric, v);
     };
     let total = |f: fn(&FloodSummary) -> u64| n(floods.iter().map(|(_, s)| f(s)).sum());
-    put("sent", total(|s| s.acked));
-    put("planned", total(|s| s.planned));
-    put("failed_sends", total(|s| s.failed));
-    put("uncertain_sends", total(|s| s.uncertain));
-    put("dropped", total(|s| s.dropped));
-    put("late", total(|s| s.late));
+    put(Metric::Sent, total(|s| s.acked));
+    put(Metric::Planned, total(|s| s.planned));
+    put(Metric::FailedSends, total(|s| s.failed));
+    put(Metric::UncertainSends, total(|s| s.uncertain));
+    put(Metric::Dropped, total(|s| s.dropped));
+    put(Metric::Late, total(|s| s.late));
     let (mut response, mut service, mut lag) = (Latency::new(), Latency::new(), Latency::new());
     for (_, flood) in floods {
         response.merge(&flood.histograms.response);
         service.merge(&flood.histograms.service);
         lag.merge(&flood.histograms.lag);
     }
-    put("response_p99", response.percentile(99.0).as_secs_f64());
-    put("service_p99", service.percentile(99.0).as_secs_f64());
-    put("lag_p99", lag.percentile(99.0).as_secs_f64());
+    put(Metric::ResponseP99, response.percentile(99.0).as_secs_f64());
+    put(Metric::ServiceP99, service.percentile(99.0).as_secs_f64());
+    put(Metric::LagP99, lag.percentile(99.0).as_secs_f64());
     if let Some((_, flood)) = floods.iter().find(|(k, _)| *k == PhaseKind::Flood) {
-        put("achieved_rate", flood.achieved_rate);
-        put("target", flood.target_rate);
-        put("rate_error", flood.rate_error);
+        put(Metric::AchievedRate, flood.achieved_rate);
+        put(Metric::Target, flood.target_rate);
+        put(Metric::RateError, flood.rate_error);
     }
     if let Some(a) = accounting {
-        put("consumed", n(a.consumed));
-        put("lost", n(a.lost));
-        put("duplicated", n(a.duplicated));
-        put("dead_lettered", n(a.dead_lettered));
-        put("overflowed", n(a.overflowed));
-        put("still_queued", n(a.still_queued));
-        put("unexpected", n(a.unexpected));
-        put("failed_attempts", n(a.failed_attempts));
+        put(Metric::Consumed, n(a.consumed));
+        put(Metric::Lost, n(a.lost));
+        put(Metric::Duplicated, n(a.duplicated));
+        put(Metric::DeadLettered, n(a.dead_lettered));
+        put(Metric::Overflowed, n(a.overflowed));
+        put(Metric::StillQueued, n(a.still_queued));
+        put(Metric::Unexpected, n(a.unexpected));
+        put(Metric::FailedAttempts, n(a.failed_attempts));
     }
     let max = |f: fn(&Sample) -> Option<u64>| samples.iter().filter_map(f).max();
     if let Some(v) = max(|s| s.observed.visible) {
-        put("max_depth", n(v));
+        put(Metric::MaxDepth, n(v));
     }
     if let Some(v) = max(|s| s.observed.in_flight) {
-        put("max_in_flight", n(v));
+        put(Metric::MaxInFlight, n(v));
     }
     if let Some(v) = max(|s| s.observed.dlq) {
-        put("max_dlq_depth", n(v));
+        put(Metric::MaxDlqDepth, n(v));
     }
-    put("duration", duration);
+    put(Metric::Duration, duration);
     m.extend(reaction.metrics());
     m
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
     use super::*;
-    use crate::drill::timeline::Observation;
+    use crate::drill::fake::{World, spec, world};
     use crate::drill::{EXIT_FAILED, EXIT_INFRA};
-    use crate::error::Error;
-    use crate::sender::MemorySink;
-
-    /// An in-memory world: while the mapping is enabled, whatever reaches the sink is
-    /// consumed at once (it shows in the ledger at the next read), except the sequence numbers
-    /// sent to the DLQ or lost on purpose; while it is disabled, messages pile up.
-    #[derive(Debug, Default)]
-    struct World {
-        sink: Arc<MemorySink>,
-        dead: BTreeSet<u64>,
-        lose: BTreeSet<u64>,
-        fail_injections: bool,
-        esm: Mutex<String>,
-        consumed: Mutex<usize>,
-        received_when_disabled: Mutex<Option<usize>>,
-        injected: Mutex<Vec<String>>,
-    }
-
-    impl World {
-        fn bodies(&self, keep: impl Fn(u64) -> bool) -> Vec<String> {
-            self.sink
-                .received()
-                .into_iter()
-                .filter(|e| Stamp::parse(&e.body).is_some_and(|s| keep(s.seq)))
-                .map(|e| e.body)
-                .collect()
-        }
-    }
-
-    impl Target for World {
-        type Sink = MemorySink;
-
-        fn sink(&self) -> Arc<MemorySink> {
-            Arc::clone(&self.sink)
-        }
-
-        async fn observe(&self) -> Observation {
-            let received = self.sink.received().len();
-            let backlog = self
-                .received_when_disabled
-                .lock()
-                .unwrap()
-                .map_or(0, |at| received - at);
-            Observation {
-                esm_state: Some(self.esm.lock().unwrap().clone()),
-                visible: Some(backlog as u64),
-                in_flight: Some(0),
-                dlq: Some(self.dead.len() as u64),
-                ..Observation::default()
-            }
-        }
-
-        async fn inject(&self, injection: &Injection) -> crate::Result<()> {
-            if self.fail_injections {
-                return Err(Error::invalid("injection", "refused by the test"));
-            }
-            self.injected.lock().unwrap().push(injection.to_string());
-            if let Injection::Esm(action) = injection {
-                let disabled = *action == EsmAction::Disable;
-                *self.esm.lock().unwrap() =
-                    if disabled { "Disabled" } else { "Enabled" }.to_owned();
-                *self.received_when_disabled.lock().unwrap() =
-                    disabled.then(|| self.sink.received().len());
-            }
-            Ok(())
-        }
-
-        async fn read_ledger(&self, out: &mut Vec<LedgerRecord>) -> crate::Result<()> {
-            let received = self.sink.received();
-            let mut consumed = self.consumed.lock().unwrap();
-            let seqs: Vec<u64> = received[*consumed..]
-                .iter()
-                .filter_map(|e| Stamp::parse(&e.body))
-                .map(|s| s.seq)
-                .filter(|seq| !self.dead.contains(seq) && !self.lose.contains(seq))
-                .collect();
-            *consumed = received.len();
-            if !seqs.is_empty() {
-                out.push(LedgerRecord {
-                    run: "drill-test".to_owned(),
-                    kind: LedgerKind::Processed,
-                    seqs,
-                    at_ms: Utc::now().timestamp_millis(),
-                    request_id: "fake".to_owned(),
-                });
-            }
-            Ok(())
-        }
-
-        async fn peek(&self, queue: QueueRole) -> crate::Result<Option<Vec<String>>> {
-            Ok(match queue {
-                QueueRole::Source => Some(Vec::new()),
-                QueueRole::Dlq => Some(self.bodies(|seq| self.dead.contains(&seq))),
-                QueueRole::Overflow => None,
-            })
-        }
-    }
-
-    const SPEC: &str = r#"
-        name = "fake drill"
-        sample_every = "250ms"
-        settle = "5s"
-        assertions = ["lost == 0", "achieved_rate >= 0.98 * target", "time_to_disabled < 3s", "dead_lettered == 3"]
-
-        [target]
-        queue_url = "q"
-        function = "victim"
-        ledger_url = "ledger"
-
-        [[phase]]
-        name = "baseline"
-        duration = "1s"
-        rate = 40
-
-        [[phase]]
-        name = "flood"
-        duration = "2s"
-        rate = 400
-        inject = [{ victim = { mode = "error" } }, { esm = "disable" }]
-
-        [[phase]]
-        name = "drain"
-        until = "queue_empty"
-        timeout = "10s"
-        inject = [{ victim = { mode = "healthy" } }, { esm = "enable" }]
-
-        [[phase]]
-        name = "recover"
-        until = "all_consumed"
-        timeout = "10s"
-    "#;
-
-    fn spec() -> DrillSpec {
-        let spec: DrillSpec = toml::from_str(SPEC).unwrap();
-        spec.validate().unwrap();
-        spec
-    }
-
-    fn world(lose: &[u64]) -> World {
-        World {
-            dead: [5, 6, 400].into_iter().collect(),
-            lose: lose.iter().copied().collect(),
-            esm: Mutex::new("Enabled".to_owned()),
-            ..World::default()
-        }
-    }
 
     async fn drill(spec: &DrillSpec, world: Arc<World>) -> DrillReport {
         run(
@@ -851,7 +701,7 @@ mod tests {
         // Disabled at the next sample.
         let flood_start = report.reaction.flood_start.unwrap();
         assert!((report.reaction.disable_call.unwrap() - flood_start).abs() < 0.01);
-        assert!(report.metrics["time_to_disabled"] <= 0.3);
+        assert!(report.metrics[&Metric::TimeToDisabled] <= 0.3);
         assert!(report.reaction.closed.is_some());
         assert_eq!(
             *world.injected.lock().unwrap(),
@@ -887,15 +737,6 @@ mod tests {
                 .sum::<u64>(),
             837
         );
-        // The page: four charts, the verdict, the accounting, nothing fetched from elsewhere.
-        let html = crate::report::render(&report);
-        assert_eq!(html.matches("<svg").count(), 4);
-        assert!(
-            html.contains("PASSED")
-                && html.contains("Message accounting")
-                && html.contains("manual ESM disable")
-        );
-        assert!(!html.contains("<script") && !html.contains("src=") && !html.contains("href="));
     }
 
     #[tokio::test(start_paused = true)]

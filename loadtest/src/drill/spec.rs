@@ -43,11 +43,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::assertions::Assertion;
-use crate::batch::{BatchPolicy, DEFAULT_LINGER, MAX_ENTRIES};
 use crate::error::{Error, Result};
 use crate::flood::DEFAULT_MAX_IN_FLIGHT;
-use crate::payload::SizeDist;
-use crate::profile::RateProfile;
+use crate::flood::batch::{BatchPolicy, DEFAULT_LINGER, MAX_ENTRIES};
+use crate::flood::payload::SizeDist;
+use crate::rates::RateProfile;
 use crate::victim::Settings;
 
 /// Fastest sampling allowed (the timeline makes about seven reads per sample).
@@ -225,18 +225,18 @@ pub struct PhaseSpec {
     /// Send at this constant rate during the phase (messages/s).
     #[serde(default)]
     pub rate: Option<f64>,
-    /// Or send with this profile (its time starts with the phase).
-    #[serde(default)]
-    pub profile: Option<RateProfile>,
+    /// Or send with this rate profile (its time starts with the phase; `profile` in TOML).
+    #[serde(default, rename = "profile")]
+    pub rate_profile: Option<RateProfile>,
     /// Applied, in order, when the phase starts.
     #[serde(default)]
     pub inject: Vec<Injection>,
 }
 
 impl PhaseSpec {
-    /// The profile the phase sends with, if it sends.
-    pub fn send_profile(&self) -> Option<RateProfile> {
-        self.profile
+    /// The rate profile the phase sends with, if it sends.
+    pub fn send_rate(&self) -> Option<RateProfile> {
+        self.rate_profile
             .clone()
             .or_else(|| self.rate.filter(|r| *r > 0.0).map(RateProfile::constant))
     }
@@ -484,14 +484,14 @@ impl DrillSpec {
                     ));
                 }
             }
-            if phase.rate.is_some() && phase.profile.is_some() {
+            if phase.rate.is_some() && phase.rate_profile.is_some() {
                 return Err(Error::invalid(
                     field("rate"),
                     "give rate or profile, not both",
                 ));
             }
-            if let Some(profile) = phase.send_profile() {
-                profile
+            if let Some(rate_profile) = phase.send_rate() {
+                rate_profile
                     .validate()
                     .map_err(|err| Error::invalid(field("profile"), err.to_string()))?;
             }
@@ -585,10 +585,10 @@ mod tests {
         assert_eq!(spec.phases[1].inject[1], Injection::Esm(EsmAction::Disable));
         assert_eq!(spec.phases[3].until, Some(Until::QueueEmpty));
         assert_eq!(
-            spec.phases[0].send_profile(),
+            spec.phases[0].send_rate(),
             Some(RateProfile::constant(10.0))
         );
-        assert_eq!(spec.phases[2].send_profile(), None);
+        assert_eq!(spec.phases[2].send_rate(), None);
         assert_eq!(spec.parsed_assertions().unwrap().len(), 2);
     }
 

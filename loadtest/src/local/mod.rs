@@ -330,7 +330,7 @@ pub async fn run(
     let report = crate::drill::run(&spec, target, run_id, interrupt, progress).await;
     let ticks = ticker.counts();
     drop(ticker);
-    let (json, html) = crate::cli::report_paths(out, &spec.name, run_id);
+    let (json, html) = crate::report::report_paths(out, &spec.name, run_id);
     crate::report::write_json(&report, &json)?;
     crate::report::write_html(&report, &html)?;
     Ok(LocalDrill::from_report(report, json, html, ticks))

@@ -420,7 +420,7 @@ fn floods(out: &mut String, report: &DrillReport) {
         let _ = write!(
             out,
             r#"<tr><td>{phase}</td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{:.1}</td><td class="num">{:.1}</td><td class="num">{:+.2}%</td><td class="num">{:.1} / {:.1} ms</td><td class="num">{:.2} ms</td></tr>"#,
-            escape(&f.profile),
+            escape(&f.rate_profile),
             f.planned,
             f.acked,
             f.failed,
@@ -510,7 +510,7 @@ pub fn render(report: &DrillReport) -> String {
             p.until
                 .as_ref()
                 .map_or_else(String::new, ToString::to_string),
-            escape(p.profile.as_deref().unwrap_or("—"))
+            escape(p.rate_profile.as_deref().unwrap_or("—"))
         );
     }
     out.push_str("</table>");
@@ -541,4 +541,35 @@ pub fn render(report: &DrillReport) -> String {
         }
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use indicatif::ProgressBar;
+
+    use super::*;
+    use crate::drill::fake::{spec, world};
+
+    #[tokio::test(start_paused = true)]
+    async fn the_page_of_a_drill_has_its_charts_verdict_accounting_and_events_and_fetches_nothing()
+    {
+        let report = crate::drill::run(
+            &spec(),
+            Arc::new(world(&[])),
+            "drill-test",
+            std::future::pending(),
+            &ProgressBar::hidden(),
+        )
+        .await;
+        let html = render(&report);
+        assert_eq!(html.matches("<svg").count(), 4);
+        assert!(
+            html.contains("PASSED")
+                && html.contains("Message accounting")
+                && html.contains("manual ESM disable")
+        );
+        assert!(!html.contains("<script") && !html.contains("src=") && !html.contains("href="));
+    }
 }

@@ -1,10 +1,11 @@
-//! Drill reports: the JSON document (everything, for machines and for re-rendering) and a
-//! self-contained HTML page with charts (for people).
+//! Drill reports: the JSON document (everything, for machines and for re-rendering), a
+//! self-contained HTML page with charts (for people), and where the two go
+//! ([`report_paths`]).
 
 mod html;
 pub mod svg;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::drill::DrillReport;
 use crate::error::{Error, Result};
@@ -42,6 +43,32 @@ fn write(path: &Path, contents: &str) -> Result<()> {
     })
 }
 
+fn slug(name: &str) -> String {
+    let slug: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    slug.split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Where a drill's reports go: `<out>/<name>-<run id>.{json,html}`.
+pub fn report_paths(out: &Path, name: &str, run_id: &str) -> (PathBuf, PathBuf) {
+    let stem = format!("{}-{run_id}", slug(name));
+    (
+        out.join(format!("{stem}.json")),
+        out.join(format!("{stem}.html")),
+    )
+}
+
 /// Writes the report as pretty JSON.
 ///
 /// # Errors
@@ -76,4 +103,16 @@ pub fn read_json(path: &Path) -> Result<DrillReport> {
         what: format!("{} is not a drill report", path.display()),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_files_are_named_after_the_drill_and_run() {
+        let (json, html) = report_paths(Path::new("out"), "Victim fails mid-flood!", "run-1");
+        assert_eq!(json, Path::new("out/victim-fails-mid-flood-run-1.json"));
+        assert_eq!(html, Path::new("out/victim-fails-mid-flood-run-1.html"));
+    }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::Record;
-use crate::payload::Stamp;
+use crate::flood::payload::Stamp;
 
 /// What happened to the messages of a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,7 +66,7 @@ impl LedgerRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::payload::{PayloadSpec, SizeDist};
+    use crate::flood::payload::{PayloadSpec, SizeDist};
 
     #[test]
     fn records_group_sequence_numbers_by_run_and_skip_foreign_bodies() {

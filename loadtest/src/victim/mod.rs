@@ -16,9 +16,13 @@
 //! The ESM must have `FunctionResponseTypes = ["ReportBatchItemFailures"]` for `fail` to
 //! retry only the failed messages. Processed messages are recorded *before* the function
 //! answers, so a crash after recording can only duplicate a record, never lose one.
+//!
+//! The handler writes through a [`LedgerQueue`]; the `victim` binary gives it SQS
+//! ([`crate::aws::Queues`]).
 
 pub mod ledger;
 
+use std::future::Future;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -27,7 +31,6 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::aws::Queues;
 use crate::error::{Error, Result};
 use ledger::{LedgerKind, LedgerRecord};
 
@@ -58,13 +61,22 @@ pub enum Mode {
 }
 
 impl Mode {
-    fn as_str(self) -> &'static str {
+    /// Every mode.
+    pub const ALL: [Self; 4] = [Self::Healthy, Self::Fail, Self::Error, Self::Crash];
+
+    /// The name in `VICTIM_MODE` and in drill specs.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Healthy => "healthy",
             Self::Fail => "fail",
             Self::Error => "error",
             Self::Crash => "crash",
         }
+    }
+
+    /// The mode named `name`, if there is one.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == name)
     }
 }
 
@@ -136,16 +148,14 @@ impl Settings {
     /// [`Error::Invalid`] naming the variable that does not parse.
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let mode = match get(ENV_MODE).as_deref().map(str::trim) {
-            None | Some("" | "healthy") => Mode::Healthy,
-            Some("fail") => Mode::Fail,
-            Some("error") => Mode::Error,
-            Some("crash") => Mode::Crash,
-            Some(other) => {
-                return Err(Error::invalid(
+            None | Some("") => Mode::default(),
+            Some(name) => Mode::parse(name).ok_or_else(|| {
+                let known: Vec<&str> = Mode::ALL.iter().map(|m| m.as_str()).collect();
+                Error::invalid(
                     ENV_MODE,
-                    format!("{other:?} is not healthy, fail, error or crash"),
-                ));
-            }
+                    format!("{name:?} is not one of {}", known.join(", ")),
+                )
+            })?,
         };
         let ratio = match get(ENV_RATIO).filter(|v| !v.trim().is_empty()) {
             None => 1.0,
@@ -259,17 +269,27 @@ impl From<VictimError> for lambda_runtime::Diagnostic {
     }
 }
 
+/// Where the victim writes its ledger: a queue it can send messages to
+/// ([`crate::aws::Queues`] in the Lambda).
+pub trait LedgerQueue: Send + Sync {
+    /// Sends `body` as one message to the queue at `url`.
+    ///
+    /// # Errors
+    /// When the message was not accepted (the victim then fails the batch, so it is retried).
+    fn send(&self, url: &str, body: String) -> impl Future<Output = Result<()>> + Send;
+}
+
 /// The victim's handler state.
 #[derive(Debug, Clone)]
-pub struct Victim {
-    queues: Queues,
+pub struct Victim<Q> {
+    queues: Q,
     ledger_url: String,
     settings: Settings,
 }
 
-impl Victim {
-    /// A victim writing to `ledger_url`.
-    pub fn new(queues: Queues, ledger_url: String, settings: Settings) -> Self {
+impl<Q: LedgerQueue> Victim<Q> {
+    /// A victim writing to `ledger_url` through `queues`.
+    pub fn new(queues: Q, ledger_url: String, settings: Settings) -> Self {
         Self {
             queues,
             ledger_url,
@@ -362,16 +382,39 @@ impl Victim {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::sync::Mutex;
 
+    use super::*;
+    use crate::flood::payload::{PayloadSpec, SizeDist, Stamp};
+
+    /// Records of messages 0..n of run `run-1`, with the flood's real bodies.
     fn records(n: usize) -> Vec<Record> {
+        let payload = PayloadSpec::new("run-1", 1, SizeDist::Fixed(100)).unwrap();
         (0..n)
             .map(|i| Record {
                 message_id: format!("m-{i}"),
-                body: String::new(),
+                body: payload.body(i as u64, 0),
                 receive_count: 1,
             })
             .collect()
+    }
+
+    /// A ledger queue in memory that keeps what it is sent, or refuses everything.
+    #[derive(Debug, Default)]
+    struct MemoryLedger {
+        sent: Mutex<Vec<(String, LedgerRecord)>>,
+        refuse: bool,
+    }
+
+    impl LedgerQueue for MemoryLedger {
+        async fn send(&self, url: &str, body: String) -> Result<()> {
+            if self.refuse {
+                return Err(Error::invalid("ledger", "refused by the test"));
+            }
+            let record = serde_json::from_str(&body).expect("a ledger record");
+            self.sent.lock().unwrap().push((url.to_owned(), record));
+            Ok(())
+        }
     }
 
     fn settings(mode: Mode, ratio: f64) -> Settings {
@@ -399,6 +442,15 @@ mod tests {
             settings
         );
         assert_eq!(Settings::from_env(|_| None).unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn every_mode_has_one_name_in_the_environment_and_in_drill_specs() {
+        for mode in Mode::ALL {
+            assert_eq!(Mode::parse(mode.as_str()), Some(mode));
+            let spec: Settings = toml::from_str(&format!("mode = {:?}", mode.as_str())).unwrap();
+            assert_eq!(spec.mode, mode);
+        }
     }
 
     #[test]
@@ -446,5 +498,47 @@ mod tests {
             plan(&settings(Mode::Fail, 0.3), &batch),
             Outcome::Respond { failed }
         );
+    }
+
+    #[tokio::test]
+    async fn a_failing_victim_records_both_kinds_on_the_ledger_and_reports_its_failures() {
+        let victim = Victim::new(
+            MemoryLedger::default(),
+            "ledger".to_owned(),
+            settings(Mode::Fail, 0.5),
+        );
+        let batch = records(20);
+        let response = victim.handle(&batch, "req-1").await.unwrap();
+        let reported: Vec<&str> = response["batchItemFailures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["itemIdentifier"].as_str().unwrap())
+            .collect();
+        assert!(!reported.is_empty() && reported.len() < 20, "{reported:?}");
+        let sent = victim.queues.sent.lock().unwrap();
+        let [(url, processed), (_, failed)] = sent.as_slice() else {
+            panic!("expected a processed and a failed record: {sent:?}");
+        };
+        assert_eq!(url, "ledger");
+        assert_eq!(
+            (processed.kind, failed.kind),
+            (LedgerKind::Processed, LedgerKind::Failed)
+        );
+        assert_eq!(processed.seqs.len() + failed.seqs.len(), 20);
+        let failed_ids: Vec<String> = failed.seqs.iter().map(|s| format!("m-{s}")).collect();
+        assert_eq!(failed_ids, reported);
+        assert_eq!(Stamp::parse(&batch[0].body).unwrap().run, processed.run);
+    }
+
+    #[tokio::test]
+    async fn a_ledger_that_refuses_the_record_fails_the_batch_so_it_is_retried() {
+        let ledger = MemoryLedger {
+            refuse: true,
+            ..MemoryLedger::default()
+        };
+        let victim = Victim::new(ledger, "ledger".to_owned(), Settings::default());
+        let err = victim.handle(&records(3), "req-1").await.unwrap_err();
+        assert!(matches!(err, VictimError::Ledger(_)), "{err}");
     }
 }

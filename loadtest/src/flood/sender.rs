@@ -105,7 +105,7 @@ impl fmt::Display for ErrorClass {
 /// One message of a batch request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    /// Entry id, unique in the batch (the sequence number; see [`crate::batch::entry_id`]).
+    /// Entry id, unique in the batch (the sequence number; see [`crate::flood::batch::entry_id`]).
     pub id: String,
     /// Message body.
     pub body: String,

@@ -1,5 +1,5 @@
-//! The flood: one pacer walks the batches of the schedule on absolute time, and a bounded
-//! set of tasks sends them.
+//! The pacer: one loop walks the batches of the schedule on absolute time and hands each to
+//! a bounded set of send tasks; a recorder collects what became of every message.
 //!
 //! The pacer sleeps until each batch is due (start + intended offset, never "previous send +
 //! interval", so delays do not accumulate), then takes an in-flight slot. When all slots are
@@ -14,101 +14,18 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::batch::{BatchPolicy, Planned, PlannedBatch, entry_id, seq_of_entry_id};
-use crate::error::{Error, Result};
-use crate::payload::{PayloadSpec, SizeDist};
-use crate::profile::RateProfile;
-use crate::schedule::{Limit, Schedule};
-use crate::sender::{Delivery, Entry, ErrorClass, RetryPolicy, Sink, deliver};
+use super::FloodConfig;
+use super::batch::{Planned, PlannedBatch, entry_id, seq_of_entry_id};
+use super::payload::PayloadSpec;
+use super::schedule::Schedule;
+use super::sender::{Delivery, Entry, ErrorClass, RetryPolicy, Sink, deliver};
+use super::summary::{FloodSummary, Histograms, Second};
+use crate::error::Result;
 use crate::seqset::SeqSet;
-use crate::stats::{Latency, Percentiles};
-
-/// Default cap on requests in flight.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
-/// Default lag after which a batch counts as late (the timer's granularity is 1 ms).
-pub const DEFAULT_LATE_AFTER: Duration = Duration::from_millis(10);
-
-/// Everything a flood needs. Build it, then [`run`] it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FloodConfig {
-    /// Run id carried by every body (and FIFO deduplication ids).
-    pub run_id: String,
-    /// Rate over time.
-    pub profile: RateProfile,
-    /// When to stop.
-    pub limit: Limit,
-    /// Entries per request and linger.
-    pub batch: BatchPolicy,
-    /// Body sizes.
-    pub payload_size: SizeDist,
-    /// Seed of the bodies and of the retry jitter.
-    pub seed: u64,
-    /// `Some(n)`: the queue is FIFO; spread messages over `n` message groups.
-    pub fifo_groups: Option<u32>,
-    /// Most requests in flight at once.
-    pub max_in_flight: usize,
-    /// Retries of failed requests and entries.
-    pub retry: RetryPolicy,
-    /// Lag beyond which a batch counts as late.
-    #[serde(with = "crate::units::duration")]
-    pub late_after: Duration,
-    /// Lag beyond which a batch that has not started is dropped (counted); `None`: never.
-    #[serde(default, with = "crate::units::option_duration")]
-    pub drop_after: Option<Duration>,
-    /// Sequence number of the first message (a drill continues numbering across phases).
-    pub first_seq: u64,
-}
-
-impl FloodConfig {
-    /// A constant-rate flood with the defaults.
-    pub fn new(run_id: impl Into<String>, profile: RateProfile, limit: Limit) -> Self {
-        Self {
-            run_id: run_id.into(),
-            profile,
-            limit,
-            batch: BatchPolicy::default(),
-            payload_size: SizeDist::default(),
-            seed: 0,
-            fifo_groups: None,
-            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
-            retry: RetryPolicy::default(),
-            late_after: DEFAULT_LATE_AFTER,
-            drop_after: None,
-            first_seq: 0,
-        }
-    }
-
-    /// Checks every field and builds the payload generator.
-    ///
-    /// # Errors
-    /// [`Error::Invalid`] naming the first bad field.
-    pub fn validate(&self) -> Result<PayloadSpec> {
-        self.profile.validate()?;
-        self.limit.validate()?;
-        self.batch.validate()?;
-        self.retry.validate()?;
-        if self.max_in_flight == 0 {
-            return Err(Error::invalid("max_in_flight", "must be at least 1"));
-        }
-        if self.fifo_groups == Some(0) {
-            return Err(Error::invalid(
-                "groups",
-                "a FIFO flood needs at least one message group",
-            ));
-        }
-        PayloadSpec::new(self.run_id.clone(), self.seed, self.payload_size.clone())
-    }
-
-    /// Messages the flood plans to send (before any stop).
-    pub fn planned(&self) -> u64 {
-        Schedule::planned(&self.profile, self.limit)
-    }
-}
 
 /// Counters that a progress line or a drill's timeline reads while the flood runs.
 #[derive(Debug, Default)]
@@ -139,96 +56,6 @@ impl Live {
     /// Reads a counter.
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
-    }
-}
-
-/// Messages per second of one second of the flood.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Second {
-    /// Seconds since the start.
-    pub second: u64,
-    /// Messages due in it.
-    pub target: u64,
-    /// Messages acknowledged in it.
-    pub acked: u64,
-}
-
-/// The outcome of a flood: the JSON summary.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FloodSummary {
-    /// What was asked.
-    pub config: FloodConfig,
-    /// Profile in its text form.
-    pub profile: String,
-    /// Wall-clock start.
-    pub started_at: DateTime<Utc>,
-    /// Messages scheduled (due before the end or the stop).
-    pub planned: u64,
-    /// Acknowledged by the queue.
-    pub acked: u64,
-    /// Refused for good.
-    pub failed: u64,
-    /// Fate unknown.
-    pub uncertain: u64,
-    /// Dropped by the in-flight cap.
-    pub dropped: u64,
-    /// Sent later than `late_after`.
-    pub late: u64,
-    /// Requests made.
-    pub requests: u64,
-    /// Requests after the first of a batch.
-    pub retries: u64,
-    /// Errors by class (per failed request, or per failed entry).
-    pub errors: BTreeMap<ErrorClass, u64>,
-    /// Whether the flood was stopped before its schedule ended.
-    pub stopped_early: bool,
-    /// Length of the schedule (to its end or to the stop), seconds.
-    pub span_s: f64,
-    /// From the start to the last acknowledgement, seconds (at least the span).
-    pub elapsed_s: f64,
-    /// `planned / span_s`.
-    pub target_rate: f64,
-    /// `acked / elapsed_s`: slowness stretches the elapsed time and lowers this.
-    pub achieved_rate: f64,
-    /// `achieved_rate / target_rate - 1`.
-    pub rate_error: f64,
-    /// Intended send time → acknowledgement, per message.
-    pub response_time: Percentiles,
-    /// Request → response, per request.
-    pub service_time: Percentiles,
-    /// Batch due → request start, per batch.
-    pub schedule_lag: Percentiles,
-    /// Per-second target and acknowledged counts.
-    pub per_second: Vec<Second>,
-    /// Sequence numbers acknowledged.
-    pub sent: SeqSet,
-    /// Sequence numbers refused for good.
-    pub failed_seqs: SeqSet,
-    /// Sequence numbers whose fate is unknown.
-    pub uncertain_seqs: SeqSet,
-    /// Sequence numbers dropped.
-    pub dropped_seqs: SeqSet,
-    /// Histograms, for merging floods (not serialized).
-    #[serde(skip)]
-    pub histograms: Histograms,
-}
-
-/// The three histograms of a flood.
-#[derive(Debug, Clone, Default)]
-pub struct Histograms {
-    /// Response times.
-    pub response: Latency,
-    /// Service times.
-    pub service: Latency,
-    /// Schedule lags.
-    pub lag: Latency,
-}
-
-impl PartialEq for Histograms {
-    fn eq(&self, other: &Self) -> bool {
-        self.response.summary() == other.response.summary()
-            && self.service.summary() == other.service.summary()
-            && self.lag.summary() == other.lag.summary()
     }
 }
 
@@ -320,7 +147,7 @@ fn micros_since_epoch(at: DateTime<Utc>, offset: Duration) -> i64 {
 /// flight, then summarises. `live` is updated as it goes.
 ///
 /// # Errors
-/// [`Error::Invalid`] if the config is invalid (nothing is sent then).
+/// [`Error::Invalid`](crate::Error::Invalid) if the config is invalid (nothing is sent then).
 pub async fn run<S: Sink>(
     sink: Arc<S>,
     config: &FloodConfig,
@@ -328,7 +155,7 @@ pub async fn run<S: Sink>(
     stop: impl Future<Output = ()>,
 ) -> Result<FloodSummary> {
     let payload = Arc::new(config.validate()?);
-    let schedule = Schedule::new(&config.profile, config.limit)?;
+    let schedule = Schedule::new(&config.rate_profile, config.limit)?;
     let first_seq = config.first_seq;
     let sizes = Arc::clone(&payload);
     let batches = config.batch.pack(schedule.map(move |(k, intended)| {
@@ -386,7 +213,7 @@ pub async fn run<S: Sink>(
 
     let recorder = std::mem::take(&mut *lock(&worker.recorder));
     let span = stopped_at
-        .or_else(|| Schedule::span(&config.profile, config.limit))
+        .or_else(|| Schedule::span(&config.rate_profile, config.limit))
         .unwrap_or(recorder.last_ack);
     Ok(summarise(
         config,
@@ -532,7 +359,7 @@ fn summarise(
         .collect();
     FloodSummary {
         config: config.clone(),
-        profile: config.profile.to_string(),
+        rate_profile: config.rate_profile.to_string(),
         started_at,
         planned,
         acked: rec.sent.len(),
@@ -565,40 +392,15 @@ fn summarise(
     }
 }
 
-impl FloodSummary {
-    /// Whether every planned message was acknowledged.
-    pub fn all_acked(&self) -> bool {
-        self.acked == self.planned
-    }
-
-    /// One line for people.
-    pub fn headline(&self) -> String {
-        format!(
-            "{} of {} acked ({:.1}/s for a target of {:.1}/s, {:+.2}%), {} failed, {} uncertain, {} dropped, {} late; \
-             response p50 {:.1} ms p99 {:.1} ms, lag p99 {:.2} ms",
-            self.acked,
-            self.planned,
-            self.achieved_rate,
-            self.target_rate,
-            self.rate_error * 100.0,
-            self.failed,
-            self.uncertain,
-            self.dropped,
-            self.late,
-            self.response_time.p50_ms,
-            self.response_time.p99_ms,
-            self.schedule_lag.p99_ms,
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::future::pending;
 
     use super::*;
-    use crate::payload::Stamp;
-    use crate::sender::{MemorySink, Scripted};
+    use crate::flood::payload::Stamp;
+    use crate::flood::schedule::Limit;
+    use crate::flood::sender::{MemorySink, Scripted};
+    use crate::rates::RateProfile;
 
     fn config(rate: f64, secs: u64) -> FloodConfig {
         FloodConfig::new(

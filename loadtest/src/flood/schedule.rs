@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::profile::{RateProfile, Segment};
+use crate::rates::{RateProfile, Segment};
 
 /// When a flood ends: after a duration, after a number of messages, or whichever comes first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,7 +14,7 @@ use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::batch::MAX_BATCH_BYTES;
+use super::batch::MAX_BATCH_BYTES;
 use crate::error::{Error, Result};
 
 /// Longest run id; it is also part of FIFO deduplication ids (at most 128 characters).
