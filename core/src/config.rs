@@ -66,9 +66,11 @@ use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::error::Error;
+use crate::policy::config::MAX_NAME_LEN;
 use crate::policy::{
     Action, Actions, AlarmKind, CircuitConfig, CircuitConfigSpec, Levels, PolicyError,
     ReservedConcurrency, Timings,
@@ -413,14 +415,34 @@ impl ControllerConfig {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// The controller's configuration (`FLOODGATE_CONFIG`) as written. Its JSON Schema
+/// ([`schema`]) is generated from these types, so the schema cannot drift from the parser.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "Floodgate controller configuration (FLOODGATE_CONFIG)")]
 struct RawConfig {
+    /// The account (12 digits); events from any other account are rejected.
+    #[schemars(regex(pattern = r"^[0-9]{12}$"))]
     account_id: String,
+    /// The region code, e.g. `us-east-1`; events from any other region are rejected.
     region: String,
+    /// Lambda control-plane calls per second, all circuits together (Lambda allows 15 per
+    /// second per account, shared with everything else).
     #[serde(default = "default_rate")]
+    #[schemars(range(min = 1, max = MAX_CONTROL_PLANE_RATE))]
     control_plane_rate_per_sec: u32,
+    /// The circuits (at least one).
+    #[schemars(length(min = 1))]
     circuits: Vec<RawCircuit>,
+}
+
+/// The configuration's JSON Schema (draft 2020-12), generated from the types that parse it:
+/// every field, default and bound the controller accepts. Relations between fields (`safe`
+/// between `probe` and `max`, unique names, …) are checked by the loader alone.
+/// `floodgate config schema` prints it; the infra modules' tests check their bounds against
+/// the committed copy (`infra/config.schema.json`).
+pub fn schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(RawConfig)).unwrap_or_default()
 }
 
 fn default_rate() -> u32 {
@@ -428,55 +450,87 @@ fn default_rate() -> u32 {
 }
 
 /// A circuit as written. It mirrors the optional fields of [`CircuitConfigSpec`] instead of
-/// flattening it, because `flatten` and `deny_unknown_fields` do not work together.
-#[derive(Debug, Deserialize)]
+/// flattening it, because `flatten` and `deny_unknown_fields` do not work together; the
+/// defaults are the policy's own.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawCircuit {
+    /// The circuit's name, unique.
+    #[schemars(length(min = 1, max = MAX_NAME_LEN))]
     name: String,
+    /// The protected event source mapping (referenced, not owned), unique.
+    #[schemars(regex(
+        pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    ))]
     event_source_mapping_uuid: String,
+    /// The function the mapping invokes (name or ARN).
+    #[schemars(length(min = 1))]
     function_name: String,
+    /// The source queue, read for its depth; required with `overflow`.
     #[serde(default)]
     queue_url: Option<String>,
+    /// The circuit's alarms; names unique across all circuits.
+    #[schemars(length(min = 1, max = MAX_ALARMS_PER_CIRCUIT))]
     alarms: Vec<RawAlarm>,
+    /// `MaximumConcurrency` levels: `probe` ≤ `safe` ≤ `max`.
     levels: Levels,
+    /// Whether Floodgate sets the function's reserved concurrency.
     #[serde(default)]
     reserved_concurrency: ReservedConcurrency,
+    /// Open sets reserved concurrency to 0 (needs managed reserved concurrency).
     #[serde(default)]
     kill_switch: bool,
+    /// What `throttles`, `depth` and `age` alarms do.
     #[serde(default)]
     actions: Actions,
+    /// Whole seconds; `open_wait_cap` ≥ `open_wait`, the others ≥ `min_dwell`.
     #[serde(default)]
     timings: Timings,
+    /// Seed of the open-wait jitter.
     #[serde(default)]
     seed: u64,
-    #[serde(default = "default_probe_max_error_ratio")]
+    /// Highest share of the probe's invocations that may fail for the probe to pass.
+    #[serde(default = "crate::policy::config::default_probe_max_error_ratio")]
+    #[schemars(range(min = 0.0, max = 1.0))]
     probe_max_error_ratio: f64,
+    /// Where a tripped circuit's excess goes (needs `queue_url`; standard queues only).
     #[serde(default)]
     overflow: Option<RawOverflow>,
 }
 
-fn default_probe_max_error_ratio() -> f64 {
-    crate::policy::config::DEFAULT_PROBE_MAX_ERROR_RATIO
-}
-
 /// An overflow block as written.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawOverflow {
+    /// The circuit's overflow queue: a standard queue of its own.
     queue_url: String,
+    /// Visible messages the source may hold while the circuit is tripped.
     #[serde(default = "default_ceiling")]
+    #[schemars(range(min = 1))]
     ceiling: u64,
+    /// Messages moved to the overflow queue per second.
     #[serde(default = "default_move_rate")]
+    #[schemars(range(min = 1, max = MAX_TRANSFER_RATE))]
     move_rate_per_sec: u32,
+    /// Most messages moved per invocation (at most `MAX_TRANSFER_SECS` seconds' worth).
     #[serde(default = "default_max_moves")]
+    #[schemars(range(min = 1))]
     max_moves_per_invocation: u32,
+    /// How long the circuit must have been Closed before the overflow is replayed.
     #[serde(default = "default_replay_after")]
+    #[schemars(range(max = MAX_REPLAY_AFTER_SECS))]
     replay_after_secs: u64,
+    /// Messages replayed to the source per second.
     #[serde(default = "default_replay_rate")]
+    #[schemars(range(min = 1, max = MAX_TRANSFER_RATE))]
     replay_rate_per_sec: u32,
+    /// Most messages replayed per invocation (at most `MAX_TRANSFER_SECS` seconds' worth).
     #[serde(default = "default_max_replays")]
+    #[schemars(range(min = 1))]
     max_replays_per_invocation: u32,
+    /// Replays of one message before it goes to the circuit's DLQ with the reason.
     #[serde(default = "default_max_replays_per_message")]
+    #[schemars(range(min = 1, max = MAX_REPLAYS_PER_MESSAGE))]
     max_replays_per_message: u32,
 }
 
@@ -509,11 +563,16 @@ fn default_max_replays() -> u32 {
 }
 
 /// An alarm as written: `kind` is a plain string so an unknown one can be named in the error.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawAlarm {
+    /// The alarm's name.
+    #[schemars(length(min = 1))]
     name: String,
+    /// What it watches: `errors`, `throttles`, `depth`, `age` or `custom`.
+    #[schemars(extend("enum" = ["errors", "throttles", "depth", "age", "custom"]))]
     kind: String,
+    /// `open` or `throttle`: required for `custom`, refused otherwise.
     #[serde(default)]
     action: Option<Action>,
 }

@@ -14,6 +14,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::clock::Clock;
 use crate::error::Error;
 
@@ -25,15 +27,32 @@ pub const DEFAULT_BASE_DELAY: Duration = Duration::from_millis(200);
 /// about what a mapping takes to finish Enabling or Disabling.
 pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(5);
 
-/// How often and how patiently to retry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How often and how patiently to retry: the one retry policy of the workspace (the
+/// controller's calls, and the flooder's sends with [`RetryPolicy::jittered`] waits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryPolicy {
     /// Attempts, the first included (at least 1).
     pub max_attempts: u32,
     /// Wait before the second attempt; doubles after each retry.
+    #[serde(rename = "base_delay_ms", with = "millis")]
     pub base_delay: Duration,
     /// Longest wait between attempts.
+    #[serde(rename = "max_delay_ms", with = "millis")]
     pub max_delay: Duration,
+}
+
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(value.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
 }
 
 impl Default for RetryPolicy {
@@ -53,6 +72,13 @@ impl RetryPolicy {
         base_delay: Duration::ZERO,
         max_delay: Duration::ZERO,
     };
+
+    /// The wait after failed attempt number `attempt` (1-based), with "full jitter": a
+    /// `jitter` share (uniform in `[0, 1)`) of [`RetryPolicy::delay`], so many senders
+    /// retrying at once spread out.
+    pub fn jittered(&self, attempt: u32, jitter: f64) -> Duration {
+        self.delay(attempt).mul_f64(jitter.clamp(0.0, 1.0))
+    }
 
     /// The wait after failed attempt number `attempt` (1-based).
     pub fn delay(&self, attempt: u32) -> Duration {

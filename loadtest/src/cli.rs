@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::flood::batch::BatchPolicy;
 use crate::flood::payload::SizeDist;
 use crate::flood::schedule::Limit;
-use crate::flood::sender::RetryPolicy;
+use crate::flood::sender::{FLOOD_RETRY, RetryPolicy};
 use crate::flood::{self, FloodConfig, Live};
 use crate::rates::RateProfile;
 use crate::units::parse_duration;
@@ -88,7 +88,7 @@ pub struct FloodArgs {
     #[arg(long, default_value_t = flood::DEFAULT_MAX_IN_FLIGHT)]
     pub max_in_flight: usize,
     /// Most attempts per entry.
-    #[arg(long, default_value_t = crate::flood::sender::DEFAULT_MAX_ATTEMPTS)]
+    #[arg(long, default_value_t = crate::flood::sender::FLOOD_RETRY.max_attempts)]
     pub max_attempts: u32,
     /// A batch starting this much after it was due counts as late.
     #[arg(long, value_parser = parse_duration, default_value = "10ms")]
@@ -236,7 +236,7 @@ pub fn flood_config(args: &FloodArgs) -> Result<FloodConfig> {
         max_in_flight: args.max_in_flight,
         retry: RetryPolicy {
             max_attempts: args.max_attempts,
-            ..RetryPolicy::default()
+            ..FLOOD_RETRY
         },
         late_after: args.late_after,
         drop_after: args.drop_after,

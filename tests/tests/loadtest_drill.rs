@@ -80,7 +80,7 @@ async fn a_drill_where_the_victim_fails_mid_flood_loses_nothing_and_writes_its_r
         report
             .samples
             .iter()
-            .any(|s| s.observed.esm_state.as_deref() == Some("Disabled"))
+            .any(|s| s.observed.esm_state == Some(floodgate_core::ports::MappingState::Disabled))
     );
     assert!(report.reaction.disabled.is_some() && report.reaction.closed.is_some());
     assert!(

@@ -1,4 +1,8 @@
 //! SDK errors → [`Error::Aws`], classified for the retry policy.
+//!
+//! [`sdk_failure`] is the workspace's one reading of an SDK error (the flooder classifies its
+//! sends from it too); [`classify`] maps a service error's code and status to an
+//! [`AwsFault`].
 
 use aws_sdk_lambda::config::http::HttpResponse;
 use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -6,38 +10,69 @@ use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError}
 use floodgate_core::Operation;
 use floodgate_core::error::{AwsFault, Error};
 
+/// What a failed SDK call was, read once from the SDK's error: an answer from the service
+/// (with its error code and HTTP status), or a failure on the way there or back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SdkFailure<'a> {
+    /// The service answered with an error.
+    Service {
+        /// Its error code (`ThrottlingException`, `AWS.SimpleQueueService.NonExistentQueue`, …).
+        code: Option<&'a str>,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// No answer in time; the request may or may not have been applied.
+    Timeout,
+    /// The connection failed or broke (including one closed before the answer came: hyper's
+    /// `IncompleteMessage` is an `other` dispatch failure the SDK marks transient).
+    Connection,
+    /// An answer that could not be read.
+    Response,
+    /// The request could not be built or sent for a local reason (no HTTP client, a bad
+    /// endpoint, no credentials): it fails the same way next time.
+    Local,
+}
+
+/// Reads a failed SDK call (any service: the error type is the smithy runtime's).
+pub fn sdk_failure<E>(error: &SdkError<E, HttpResponse>) -> SdkFailure<'_>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match error {
+        SdkError::ServiceError(service) => SdkFailure::Service {
+            code: service.err().code(),
+            status: service.raw().status().as_u16(),
+        },
+        SdkError::TimeoutError(_) => SdkFailure::Timeout,
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => SdkFailure::Timeout,
+        SdkError::DispatchFailure(failure) if failure.is_io() || failure.as_other().is_some() => {
+            SdkFailure::Connection
+        }
+        SdkError::ResponseError(_) => SdkFailure::Response,
+        _ => SdkFailure::Local,
+    }
+}
+
 /// Converts a failed SDK call of `operation` into an [`Error::Aws`].
 pub(super) fn from_sdk<E>(operation: Operation, error: &SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let code = error.code().map(str::to_owned);
-    let fault = match error {
-        SdkError::ServiceError(service) => {
-            classify(code.as_deref(), service.raw().status().as_u16())
-        }
-        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => AwsFault::Transient,
-        // A connection closed before the answer came (hyper's IncompleteMessage) is an
-        // `other` failure that the SDK marks with an error kind (transient).
-        SdkError::DispatchFailure(failure)
-            if failure.is_io() || failure.is_timeout() || failure.as_other().is_some() =>
-        {
-            AwsFault::Transient
-        }
-        // A request that could not be built or sent for a local reason (no HTTP client, bad
-        // endpoint, no credentials) fails the same way next time.
-        _ => AwsFault::Other,
+    let fault = match sdk_failure(error) {
+        SdkFailure::Service { code, status } => classify(code, status),
+        SdkFailure::Timeout | SdkFailure::Connection | SdkFailure::Response => AwsFault::Transient,
+        SdkFailure::Local => AwsFault::Other,
     };
     Error::aws(
         operation,
         fault,
-        code,
+        error.code().map(str::to_owned),
         &DisplayErrorContext(error).to_string(),
     )
 }
 
 /// Classifies a service error by its code, falling back on the HTTP status.
-pub(super) fn classify(code: Option<&str>, status: u16) -> AwsFault {
+pub fn classify(code: Option<&str>, status: u16) -> AwsFault {
     match code {
         Some(
             "TooManyRequestsException"

@@ -17,7 +17,7 @@
 //!   control-plane call of the protected resources, and runs in another process).
 
 mod cloudwatch;
-mod fault;
+pub mod fault;
 pub mod invoke;
 mod lambda;
 mod sqs;

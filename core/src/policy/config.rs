@@ -5,6 +5,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::error::PolicyError;
@@ -45,15 +46,19 @@ pub const MAX_TIMING: Duration = Duration::from_hours(24);
 pub const MAX_NAME_LEN: usize = 256;
 
 /// The concurrency levels of a circuit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Levels {
-    /// Normal `MaximumConcurrency`.
+    /// Normal `MaximumConcurrency` (at least `probe`).
+    #[schemars(range(min = MIN_LEVEL, max = MAX_LEVEL))]
     pub max: u32,
-    /// `MaximumConcurrency` when a throttle alarm first fires (the flood level).
+    /// `MaximumConcurrency` when a throttle alarm first fires (the flood level; from `probe`
+    /// to `max`).
+    #[schemars(range(min = MIN_LEVEL, max = MAX_LEVEL))]
     pub safe: u32,
     /// `MaximumConcurrency` while probing.
     #[serde(default = "default_probe")]
+    #[schemars(range(min = MIN_LEVEL, max = MAX_LEVEL))]
     pub probe: u32,
 }
 
@@ -78,13 +83,14 @@ impl Levels {
 }
 
 /// Whether Floodgate sets the function's reserved concurrency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ReservedConcurrency {
     /// Reserved concurrency follows the level, plus `headroom` for other invokers.
     Managed {
         /// Extra reserved concurrency above the mapping's `MaximumConcurrency`.
         #[serde(default)]
+        #[schemars(range(max = MAX_LEVEL))]
         headroom: u32,
     },
     /// Never touched.
@@ -100,7 +106,7 @@ impl Default for ReservedConcurrency {
 }
 
 /// The action of the configurable alarm kinds (`errors` always opens, `custom` carries its own).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Actions {
     /// Function throttles.
@@ -122,31 +128,39 @@ impl Default for Actions {
 }
 
 /// The timings of a circuit (JSON: whole seconds, fields suffixed `_secs`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Timings {
     /// Open wait after the first trip; doubles with each re-trip.
     #[serde(rename = "open_wait_secs", with = "secs")]
+    #[schemars(with = "u64", range(min = MIN_TIMING.as_secs(), max = MAX_TIMING.as_secs()))]
     pub open_wait: Duration,
     /// Ceiling of the open wait.
     #[serde(rename = "open_wait_cap_secs", with = "secs")]
+    #[schemars(with = "u64", range(min = MIN_TIMING.as_secs(), max = MAX_TIMING.as_secs()))]
     pub open_wait_cap: Duration,
-    /// The open wait is stretched by a deterministic fraction in `[0, jitter)`.
+    /// The open wait is stretched by a deterministic fraction in `[0, jitter)` (below 1).
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub jitter: f64,
     /// Alarms must be healthy this long before the circuit leaves Open or Throttled.
     #[serde(rename = "healthy_dwell_secs", with = "secs")]
+    #[schemars(with = "u64", range(min = MIN_TIMING.as_secs(), max = MAX_TIMING.as_secs()))]
     pub healthy_dwell: Duration,
     /// Minimum time in every state before relaxing out of it (tightening is never delayed).
     #[serde(rename = "min_dwell_secs", with = "secs")]
+    #[schemars(with = "u64", range(min = MIN_TIMING.as_secs(), max = MAX_TIMING.as_secs()))]
     pub min_dwell: Duration,
     /// Healthy time in `HalfOpen` before ramping.
     #[serde(rename = "probe_window_secs", with = "secs")]
+    #[schemars(with = "u64", range(min = MIN_TIMING.as_secs(), max = MAX_TIMING.as_secs()))]
     pub probe_window: Duration,
     /// Ramping doubles the level after this long healthy.
     #[serde(rename = "ramp_step_secs", with = "secs")]
+    #[schemars(with = "u64", range(min = MIN_TIMING.as_secs(), max = MAX_TIMING.as_secs()))]
     pub ramp_step: Duration,
     /// Throttled halves the level at most once per step while a throttle alarm stays in ALARM.
     #[serde(rename = "throttle_step_secs", with = "secs")]
+    #[schemars(with = "u64", range(min = MIN_TIMING.as_secs(), max = MAX_TIMING.as_secs()))]
     pub throttle_step: Duration,
 }
 
@@ -216,7 +230,7 @@ pub struct CircuitConfigSpec {
     pub probe_max_error_ratio: f64,
 }
 
-fn default_probe_max_error_ratio() -> f64 {
+pub(crate) fn default_probe_max_error_ratio() -> f64 {
     DEFAULT_PROBE_MAX_ERROR_RATIO
 }
 

@@ -11,7 +11,7 @@
 //!   explicit rustls (ring) client the SDK crates need: they are built without default
 //!   features, so without it every call would fail at run time.
 //! - **Retries.** The SDK's own retries stay off: the flooder retries per
-//!   [`crate::flood::sender::RetryPolicy`] and counts every attempt; the drill's reads are repeated
+//!   [`crate::flood::sender::FLOOD_RETRY`] and counts every attempt; the drill's reads are repeated
 //!   every sample anyway.
 //! - **Endpoint.** `--endpoint-url`, else `AWS_ENDPOINT_URL`, applies to every client.
 
@@ -20,6 +20,7 @@ mod lambda;
 mod sqs;
 mod target;
 
+use breaker::aws::fault::{SdkFailure, sdk_failure};
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
@@ -33,7 +34,7 @@ pub use sqs::{Depth, Queues, SqsSink};
 pub use target::AwsTarget;
 
 use crate::error::Error;
-use crate::flood::sender::ErrorClass;
+use crate::flood::sender::SendFailure;
 
 /// Environment variable naming an endpoint for every AWS service (LocalStack).
 pub const ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL";
@@ -85,21 +86,19 @@ pub async fn sdk_config(options: &AwsOptions) -> SdkConfig {
 
 /// The class of an SDK error, and its full text (the `Display` of an SDK error alone says
 /// only "service error").
-pub(crate) fn classify<E>(err: &SdkError<E, HttpResponse>) -> (ErrorClass, String)
+pub(crate) fn classify<E>(err: &SdkError<E, HttpResponse>) -> (SendFailure, String)
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     let text = DisplayErrorContext(err).to_string();
-    let class = match err {
-        SdkError::TimeoutError(_) => ErrorClass::Timeout,
-        SdkError::DispatchFailure(failure) if failure.is_timeout() => ErrorClass::Timeout,
-        SdkError::DispatchFailure(_) => ErrorClass::Connection,
-        SdkError::ResponseError(_) => ErrorClass::ServerError,
-        SdkError::ServiceError(service) => {
-            ErrorClass::classify(service.err().code(), Some(service.raw().status().as_u16()))
-        }
-        // Construction failures and anything newer: the request itself is wrong.
-        _ => ErrorClass::ClientError,
+    // The controller's reading of the SDK error (one for the workspace), in the flooder's
+    // terms: what may have been applied matters for its accounting.
+    let class = match sdk_failure(err) {
+        SdkFailure::Service { code, status } => SendFailure::classify(code, Some(status)),
+        SdkFailure::Timeout => SendFailure::Timeout,
+        SdkFailure::Connection => SendFailure::Connection,
+        SdkFailure::Response => SendFailure::ServerError,
+        SdkFailure::Local => SendFailure::ClientError,
     };
     (class, text)
 }
@@ -188,7 +187,7 @@ mod tests {
         let failed_on_purpose = sink.stats.failed.load(Ordering::Relaxed);
         assert!(failed_on_purpose >= 300 / 7, "{failed_on_purpose}");
         assert_eq!(
-            summary.errors.get(&ErrorClass::ServerError),
+            summary.errors.get(&SendFailure::ServerError),
             Some(&failed_on_purpose)
         );
         assert_eq!(sink.stats.accepted.load(Ordering::Relaxed), 300);
@@ -224,14 +223,14 @@ mod tests {
         let mut config =
             FloodConfig::new("no-listener", RateProfile::constant(100.0), Limit::count(3));
         config.retry.max_attempts = 2;
-        config.retry.base = std::time::Duration::from_millis(1);
+        config.retry.base_delay = std::time::Duration::from_millis(1);
         let summary = flood::run(sqs, &config, Arc::default(), pending())
             .await
             .unwrap();
         assert_eq!(summary.acked, 0);
         assert_eq!(summary.uncertain, 3);
         assert!(
-            summary.errors.contains_key(&ErrorClass::Connection),
+            summary.errors.contains_key(&SendFailure::Connection),
             "{:?}",
             summary.errors
         );

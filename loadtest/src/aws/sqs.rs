@@ -13,7 +13,7 @@ use aws_sdk_sqs::types::{
 
 use super::{AwsCall, build_error, classify};
 use crate::error::{Error, Result};
-use crate::flood::sender::{CallError, Entry, EntryFailure, ErrorClass, Sink};
+use crate::flood::sender::{CallError, Entry, EntryFailure, SendFailure, Sink};
 use crate::victim::LedgerQueue;
 
 /// Most messages one `ReceiveMessage` returns.
@@ -59,7 +59,7 @@ impl Sink for SqsSink {
         let request = self.client.send_message_batch().queue_url(&self.queue_url);
         async move {
             let entries = built.map_err(|err| CallError {
-                class: ErrorClass::ClientError,
+                class: SendFailure::ClientError,
                 message: format!("entry not built: {err}"),
             })?;
             let output = request
@@ -74,10 +74,10 @@ impl Sink for SqsSink {
                 .failed()
                 .iter()
                 .map(|failure| {
-                    let class = match ErrorClass::classify(Some(failure.code()), None) {
+                    let class = match SendFailure::classify(Some(failure.code()), None) {
                         // The service says the fault is its own: worth another try.
-                        ErrorClass::ClientError if !failure.sender_fault() => {
-                            ErrorClass::ServerError
+                        SendFailure::ClientError if !failure.sender_fault() => {
+                            SendFailure::ServerError
                         }
                         class => class,
                     };

@@ -1,5 +1,6 @@
 //! [`AwsTarget`]: the drill's [`Target`] on real AWS APIs (or LocalStack's).
 
+use floodgate_core::ports::MappingState;
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -152,7 +153,9 @@ impl Target for AwsTarget {
             .unwrap_or_default();
         let source = keep(&mut errors, "source queue", source).flatten();
         Observation {
-            esm_state: esm.as_ref().and_then(|e| e.state.clone()),
+            esm_state: esm
+                .as_ref()
+                .and_then(|e| e.state.as_deref().map(MappingState::parse)),
             max_concurrency: esm.as_ref().and_then(|e| e.max_concurrency),
             breaker: tags
                 .into_iter()

@@ -1,6 +1,7 @@
 //! A drill's world in memory, for tests of the runner and of what is made of its report.
 //! [`spec`] is a drill that passes in it; [`world`] loses the messages it is told to.
 
+use floodgate_core::ports::MappingState;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
@@ -55,7 +56,7 @@ impl Target for World {
             .unwrap()
             .map_or(0, |at| received - at);
         Observation {
-            esm_state: Some(self.esm.lock().unwrap().clone()),
+            esm_state: Some(MappingState::parse(&self.esm.lock().unwrap())),
             visible: Some(backlog as u64),
             in_flight: Some(0),
             dlq: Some(self.dead.len() as u64),

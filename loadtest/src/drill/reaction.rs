@@ -13,6 +13,7 @@
 //! - **closed**: after that, the first sample whose state tag reads `closed`; without tags,
 //!   the first sample with the mapping `Enabled` at the concurrency it had at flood start.
 
+use floodgate_core::ports::MappingState;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -86,7 +87,7 @@ pub fn derive(samples: &[Sample], events: &[Event], started_at: DateTime<Utc>) -
         return Reaction::default();
     };
     let state_is = |s: &Sample, name: PhaseName| s.observed.breaker_state() == Some(name.as_str());
-    let esm_is = |s: &Sample, state: &str| s.observed.esm_state.as_deref() == Some(state);
+    let esm_is = |s: &Sample, state: MappingState| s.observed.esm_state.as_ref() == Some(&state);
     let has_tags = samples.iter().any(|s| s.observed.breaker_state().is_some());
 
     let first_alarm = first_after(samples, flood_start, |s| s.observed.any_alarm()).map(|s| s.t);
@@ -103,11 +104,12 @@ pub fn derive(samples: &[Sample], events: &[Event], started_at: DateTime<Utc>) -
             .unwrap_or(s.t)
     });
     let disabling = first_after(samples, flood_start, |s| {
-        esm_is(s, "Disabling") || esm_is(s, "Disabled")
+        esm_is(s, MappingState::Disabling) || esm_is(s, MappingState::Disabled)
     })
     .map(|s| s.t);
     let disable_call = manual.or(from_tag).or(disabling);
-    let disabled = first_after(samples, flood_start, |s| esm_is(s, "Disabled")).map(|s| s.t);
+    let disabled =
+        first_after(samples, flood_start, |s| esm_is(s, MappingState::Disabled)).map(|s| s.t);
 
     let baseline_concurrency = samples
         .iter()
@@ -119,7 +121,7 @@ pub fn derive(samples: &[Sample], events: &[Event], started_at: DateTime<Utc>) -
             if has_tags {
                 state_is(s, PhaseName::HalfOpen)
             } else {
-                esm_is(s, "Enabling") || esm_is(s, "Enabled")
+                esm_is(s, MappingState::Enabling) || esm_is(s, MappingState::Enabled)
             }
         })
         .map(|s| s.t)
@@ -129,7 +131,8 @@ pub fn derive(samples: &[Sample], events: &[Event], started_at: DateTime<Utc>) -
             if has_tags {
                 state_is(s, PhaseName::Closed)
             } else {
-                esm_is(s, "Enabled") && s.observed.max_concurrency == baseline_concurrency
+                esm_is(s, MappingState::Enabled)
+                    && s.observed.max_concurrency == baseline_concurrency
             }
         })
         .map(|s| s.t)
@@ -155,7 +158,7 @@ mod tests {
 
     fn sample(t: f64, esm: &str, breaker: Option<(&str, &str)>, alarm: &str) -> Sample {
         let mut observed = Observation {
-            esm_state: Some(esm.to_owned()),
+            esm_state: Some(MappingState::parse(esm)),
             max_concurrency: Some(10),
             alarms: BTreeMap::from([("errors".to_owned(), alarm.to_owned())]),
             ..Observation::default()

@@ -2,6 +2,7 @@
 //! (one run id, sequence numbers continuing across phases), injections at phase starts, then
 //! accounting, reaction times, metrics and assertions.
 
+use floodgate_core::ports::MappingState;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -204,7 +205,10 @@ fn describe(s: &Sample) -> String {
         count(s.observed.visible),
         count(s.observed.in_flight),
         count(s.observed.dlq),
-        s.observed.esm_state.as_deref().unwrap_or("?"),
+        s.observed
+            .esm_state
+            .as_ref()
+            .map_or("?", MappingState::as_str),
         s.observed
             .max_concurrency
             .map_or_else(|| "-".to_owned(), |m| m.to_string()),
@@ -390,7 +394,7 @@ impl<T: Target> Runner<T> {
         let o = &sample.observed;
         match until {
             Until::QueueEmpty => o.visible == Some(0) && o.in_flight == Some(0),
-            Until::EsmState(state) => o.esm_state.as_deref() == Some(state.as_str()),
+            Until::EsmState(state) => o.esm_state.as_ref() == Some(state),
             Until::Breaker(state) => o.breaker_state() == Some(state.as_str()),
             Until::Alarm => o.any_alarm(),
             Until::AlarmsOk => !o.alarms.is_empty() && o.alarms.values().all(|s| s == "OK"),
@@ -797,7 +801,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_phase_whose_condition_never_holds_ends_at_its_timeout() {
         let mut spec = spec();
-        spec.phases[2].until = Some(Until::EsmState("Deleting".to_owned()));
+        spec.phases[2].until = Some(Until::EsmState(MappingState::Deleting));
         spec.phases[2].timeout = Some(Duration::from_secs(2));
         let report = drill(&spec, Arc::new(world(&[]))).await;
         assert_eq!(report.phases[2].ended_by, EndedBy::Timeout);

@@ -34,6 +34,7 @@
 //! inject = [{ victim = { mode = "healthy" } }]
 //! ```
 
+use floodgate_core::ports::MappingState;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
@@ -109,7 +110,7 @@ pub enum Until {
     /// The source queue has nothing visible and nothing in flight.
     QueueEmpty,
     /// The mapping's `State` equals this (`Enabled`, `Disabled`, ...).
-    EsmState(String),
+    EsmState(MappingState),
     /// The breaker's `floodgate:state` tag equals this (`closed`, `open`, `half-open`, ...).
     Breaker(String),
     /// Some alarm is in `ALARM`.
@@ -130,7 +131,7 @@ impl FromStr for Until {
             None if text == "alarm" => Self::Alarm,
             None if text == "alarms_ok" => Self::AlarmsOk,
             None if text == "all_consumed" => Self::AllConsumed,
-            Some(("esm", state)) if !state.is_empty() => Self::EsmState(state.to_owned()),
+            Some(("esm", state)) if !state.is_empty() => Self::EsmState(MappingState::parse(state)),
             Some(("breaker", state)) if !state.is_empty() => Self::Breaker(state.to_owned()),
             _ => {
                 return Err(Error::invalid(

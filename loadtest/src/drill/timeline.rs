@@ -1,6 +1,7 @@
 //! The timeline: what the drill saw, sampled every second or faster, and the events it
 //! caused (phase boundaries, injections).
 
+use floodgate_core::ports::MappingState;
 use std::collections::BTreeMap;
 
 use floodgate_core::policy::tags::{TAG_SINCE, TAG_STATE};
@@ -13,7 +14,7 @@ use super::spec::PhaseKind;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Observation {
     /// The mapping's `State`.
-    pub esm_state: Option<String>,
+    pub esm_state: Option<MappingState>,
     /// The mapping's `MaximumConcurrency`.
     pub max_concurrency: Option<i32>,
     /// The breaker's `floodgate:*` tags on the mapping.

@@ -30,7 +30,7 @@ use crate::rates::RateProfile;
 use batch::BatchPolicy;
 use payload::{PayloadSpec, SizeDist};
 use schedule::{Limit, Schedule};
-use sender::RetryPolicy;
+use sender::{FLOOD_RETRY, RetryPolicy};
 
 pub use pacer::{Live, run};
 pub use summary::{FloodSummary, Histograms, Second};
@@ -106,7 +106,7 @@ impl FloodConfig {
             seed: 0,
             fifo_groups: None,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
-            retry: RetryPolicy::default(),
+            retry: FLOOD_RETRY,
             late_after: DEFAULT_LATE_AFTER,
             drop_after: None,
             first_seq: 0,
@@ -121,7 +121,7 @@ impl FloodConfig {
         self.rate_profile.validate()?;
         self.limit.validate()?;
         self.batch.validate()?;
-        self.retry.validate()?;
+        sender::validate_retry(&self.retry)?;
         if self.max_in_flight == 0 {
             return Err(Error::invalid("max_in_flight", "must be at least 1"));
         }

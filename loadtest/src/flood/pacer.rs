@@ -22,7 +22,7 @@ use super::FloodConfig;
 use super::batch::{Planned, PlannedBatch, entry_id, seq_of_entry_id};
 use super::payload::PayloadSpec;
 use super::schedule::Schedule;
-use super::sender::{Delivery, Entry, ErrorClass, RetryPolicy, Sink, deliver};
+use super::sender::{Delivery, Entry, RetryPolicy, SendFailure, Sink, deliver};
 use super::summary::{FloodSummary, Histograms, Second};
 use crate::error::Result;
 use crate::seqset::SeqSet;
@@ -66,7 +66,7 @@ struct Recorder {
     failed: SeqSet,
     uncertain: SeqSet,
     dropped: SeqSet,
-    errors: BTreeMap<ErrorClass, u64>,
+    errors: BTreeMap<SendFailure, u64>,
     requests: u64,
     retries: u64,
     late: u64,
@@ -491,17 +491,17 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn entry_failures_are_retried_and_counted_by_class() {
         let sink = MemorySink::new().with_script([
-            Scripted::FailEntries(vec![(0, ErrorClass::Throttling)]),
-            Scripted::FailCall(ErrorClass::ServerError),
-            Scripted::FailEntries(vec![(0, ErrorClass::ClientError)]),
+            Scripted::FailEntries(vec![(0, SendFailure::Throttling)]),
+            Scripted::FailCall(SendFailure::ServerError),
+            Scripted::FailEntries(vec![(0, SendFailure::ClientError)]),
         ]);
         let summary = flood(sink.clone(), &config(100.0, 1)).await;
         assert_eq!(summary.planned, 100);
         assert_eq!(summary.acked, 99);
         assert_eq!(summary.failed, 1);
-        assert_eq!(summary.errors.get(&ErrorClass::Throttling), Some(&1));
-        assert_eq!(summary.errors.get(&ErrorClass::ServerError), Some(&1));
-        assert_eq!(summary.errors.get(&ErrorClass::ClientError), Some(&1));
+        assert_eq!(summary.errors.get(&SendFailure::Throttling), Some(&1));
+        assert_eq!(summary.errors.get(&SendFailure::ServerError), Some(&1));
+        assert_eq!(summary.errors.get(&SendFailure::ClientError), Some(&1));
         assert!(summary.retries >= 2);
         assert_eq!(sink.received().len(), 99);
     }

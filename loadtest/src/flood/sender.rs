@@ -16,12 +16,14 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+pub use floodgate_core::retry::RetryPolicy;
+
 use crate::error::{Error, Result};
 
 /// Why a request or an entry failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ErrorClass {
+pub enum SendFailure {
     /// SQS throttled the request (`ThrottlingException`, `RequestThrottled`, HTTP 429).
     Throttling,
     /// KMS throttled the data key request of an encrypted queue (`KmsThrottled`).
@@ -38,7 +40,7 @@ pub enum ErrorClass {
     Connection,
 }
 
-impl ErrorClass {
+impl SendFailure {
     /// Every class, in report order.
     pub const ALL: [Self; 7] = [
         Self::Throttling,
@@ -96,7 +98,7 @@ impl ErrorClass {
     }
 }
 
-impl fmt::Display for ErrorClass {
+impl fmt::Display for SendFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -121,7 +123,7 @@ pub struct EntryFailure {
     /// The entry's id.
     pub id: String,
     /// Its class.
-    pub class: ErrorClass,
+    pub class: SendFailure,
     /// The service's code.
     pub code: String,
 }
@@ -130,7 +132,7 @@ pub struct EntryFailure {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallError {
     /// Its class.
-    pub class: ErrorClass,
+    pub class: SendFailure,
     /// What happened, for the log.
     pub message: String,
 }
@@ -153,54 +155,35 @@ impl<S: Sink> Sink for Arc<S> {
     }
 }
 
-/// Default most attempts per entry.
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+/// The flooder's retries of failed requests and entries: 5 attempts, 50 ms doubling up to 2 s,
+/// each wait jittered ([`RetryPolicy::jittered`]).
+pub const FLOOD_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 5,
+    base_delay: Duration::from_millis(50),
+    max_delay: Duration::from_secs(2),
+};
 
-/// The one retry policy: exponential backoff with full jitter, for retryable classes only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RetryPolicy {
-    /// Most attempts per entry, the first included.
-    pub max_attempts: u32,
-    /// Backoff before the second attempt (before jitter).
-    #[serde(with = "crate::units::duration")]
-    pub base: Duration,
-    /// Longest backoff.
-    #[serde(with = "crate::units::duration")]
-    pub cap: Duration,
+/// Checks a flood's retry policy.
+///
+/// # Errors
+/// [`Error::Invalid`] naming `max_attempts` when it is 0.
+pub fn validate_retry(policy: &RetryPolicy) -> Result<()> {
+    if policy.max_attempts == 0 {
+        return Err(Error::invalid("max_attempts", "must be at least 1"));
+    }
+    Ok(())
 }
 
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: DEFAULT_MAX_ATTEMPTS,
-            base: Duration::from_millis(50),
-            cap: Duration::from_secs(2),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// Checks the attempt count.
-    ///
-    /// # Errors
-    /// [`Error::Invalid`] naming `max_attempts` when it is 0.
-    pub fn validate(&self) -> Result<()> {
-        if self.max_attempts == 0 {
-            return Err(Error::invalid("max_attempts", "must be at least 1"));
-        }
-        Ok(())
-    }
-
-    /// How long to wait before attempt `attempt + 1` after attempt `attempt` (from 1) failed
-    /// with `class`; `None` when it must not be retried. `jitter` is uniform in `[0, 1)`.
-    pub fn delay(&self, class: ErrorClass, attempt: u32, jitter: f64) -> Option<Duration> {
-        if !class.is_retryable() || attempt >= self.max_attempts {
-            return None;
-        }
-        let exponent = attempt.saturating_sub(1).min(20);
-        let ceiling = self.base.saturating_mul(1 << exponent).min(self.cap);
-        Some(ceiling.mul_f64(jitter.clamp(0.0, 1.0)))
-    }
+/// How long to wait before attempt `attempt + 1` after attempt `attempt` (from 1) failed with
+/// `class`; `None` when it must not be retried. `jitter` is uniform in `[0, 1)`.
+pub fn retry_delay(
+    policy: &RetryPolicy,
+    class: SendFailure,
+    attempt: u32,
+    jitter: f64,
+) -> Option<Duration> {
+    (class.is_retryable() && attempt < policy.max_attempts)
+        .then(|| policy.jittered(attempt, jitter))
 }
 
 /// What became of one batch.
@@ -210,14 +193,14 @@ pub struct Delivery {
     pub acked: Vec<(String, Instant)>,
     /// Entries refused for good (client error, or retries exhausted on an error the service
     /// reported before applying anything).
-    pub failed: Vec<(String, ErrorClass)>,
+    pub failed: Vec<(String, SendFailure)>,
     /// Entries whose last attempt ended in a timeout, 5xx or broken connection: they may have
     /// arrived.
-    pub uncertain: Vec<(String, ErrorClass)>,
+    pub uncertain: Vec<(String, SendFailure)>,
     /// Duration of every request.
     pub service: Vec<Duration>,
     /// Every error seen (per failed request, or per failed entry), by class.
-    pub errors: BTreeMap<ErrorClass, u64>,
+    pub errors: BTreeMap<SendFailure, u64>,
     /// Requests after the first.
     pub retries: u64,
 }
@@ -251,7 +234,7 @@ pub async fn deliver<S: Sink>(
                         None => delivery.acked.push((entry.id, now)),
                         Some(failure) => {
                             *delivery.errors.entry(failure.class).or_default() += 1;
-                            if policy.delay(failure.class, attempt, 0.0).is_some() {
+                            if retry_delay(policy, failure.class, attempt, 0.0).is_some() {
                                 retry_class = Some(failure.class);
                                 retry.push(entry);
                             } else {
@@ -264,7 +247,7 @@ pub async fn deliver<S: Sink>(
             Err(error) => {
                 *delivery.errors.entry(error.class).or_default() += 1;
                 tracing::debug!(class = %error.class, attempt, "SendMessageBatch failed: {}", error.message);
-                if policy.delay(error.class, attempt, 0.0).is_some() {
+                if retry_delay(policy, error.class, attempt, 0.0).is_some() {
                     retry_class = Some(error.class);
                     retry = std::mem::take(&mut pending);
                 } else {
@@ -278,7 +261,7 @@ pub async fn deliver<S: Sink>(
             }
         }
         if let Some(class) = retry_class
-            && let Some(delay) = policy.delay(class, attempt, rng.random::<f64>())
+            && let Some(delay) = retry_delay(policy, class, attempt, rng.random::<f64>())
         {
             tokio::time::sleep(delay).await;
             delivery.retries += 1;
@@ -295,9 +278,9 @@ pub enum Scripted {
     /// Accept every entry.
     Accept,
     /// Fail the whole call.
-    FailCall(ErrorClass),
+    FailCall(SendFailure),
     /// Refuse the entries at these positions of the batch, accept the rest.
-    FailEntries(Vec<(usize, ErrorClass)>),
+    FailEntries(Vec<(usize, SendFailure)>),
 }
 
 #[derive(Debug, Default)]
@@ -408,44 +391,47 @@ mod tests {
             .collect()
     }
 
-    fn ids(list: &[(String, ErrorClass)]) -> Vec<&str> {
+    fn ids(list: &[(String, SendFailure)]) -> Vec<&str> {
         list.iter().map(|(id, _)| id.as_str()).collect()
     }
 
     #[test]
     fn error_codes_fall_into_their_classes() {
-        let c = |code: &str, status| ErrorClass::classify(Some(code), status);
-        assert_eq!(c("ThrottlingException", Some(400)), ErrorClass::Throttling);
-        assert_eq!(c("RequestThrottled", Some(403)), ErrorClass::Throttling);
-        assert_eq!(c("KmsThrottled", Some(400)), ErrorClass::KmsThrottling);
+        let c = |code: &str, status| SendFailure::classify(Some(code), status);
+        assert_eq!(c("ThrottlingException", Some(400)), SendFailure::Throttling);
+        assert_eq!(c("RequestThrottled", Some(403)), SendFailure::Throttling);
+        assert_eq!(c("KmsThrottled", Some(400)), SendFailure::KmsThrottling);
         assert_eq!(
             c("KMS.ThrottlingException", Some(400)),
-            ErrorClass::KmsThrottling
+            SendFailure::KmsThrottling
         );
-        assert_eq!(c("OverLimit", Some(403)), ErrorClass::OverLimit);
-        assert_eq!(c("InternalError", None), ErrorClass::ServerError);
-        assert_eq!(c("", Some(503)), ErrorClass::ServerError);
-        assert_eq!(c("", Some(429)), ErrorClass::Throttling);
-        assert_eq!(c("QueueDoesNotExist", Some(400)), ErrorClass::ClientError);
-        assert_eq!(c("BatchRequestTooLong", Some(400)), ErrorClass::ClientError);
+        assert_eq!(c("OverLimit", Some(403)), SendFailure::OverLimit);
+        assert_eq!(c("InternalError", None), SendFailure::ServerError);
+        assert_eq!(c("", Some(503)), SendFailure::ServerError);
+        assert_eq!(c("", Some(429)), SendFailure::Throttling);
+        assert_eq!(c("QueueDoesNotExist", Some(400)), SendFailure::ClientError);
+        assert_eq!(
+            c("BatchRequestTooLong", Some(400)),
+            SendFailure::ClientError
+        );
     }
 
     #[test]
     fn backoff_doubles_up_to_the_cap_and_stops_at_the_last_attempt() {
         let policy = RetryPolicy {
             max_attempts: 6,
-            base: Duration::from_millis(100),
-            cap: Duration::from_millis(500),
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(500),
         };
-        let full = |attempt| policy.delay(ErrorClass::Throttling, attempt, 1.0);
+        let full = |attempt| retry_delay(&policy, SendFailure::Throttling, attempt, 1.0);
         assert_eq!(full(1), Some(Duration::from_millis(100)));
         assert_eq!(full(2), Some(Duration::from_millis(200)));
         assert_eq!(full(3), Some(Duration::from_millis(400)));
         assert_eq!(full(4), Some(Duration::from_millis(500)));
         assert_eq!(full(6), None);
-        assert_eq!(policy.delay(ErrorClass::ClientError, 1, 1.0), None);
+        assert_eq!(retry_delay(&policy, SendFailure::ClientError, 1, 1.0), None);
         assert_eq!(
-            policy.delay(ErrorClass::Timeout, 1, 0.5),
+            retry_delay(&policy, SendFailure::Timeout, 1, 0.5),
             Some(Duration::from_millis(50))
         );
     }
@@ -454,10 +440,10 @@ mod tests {
     async fn failed_entries_are_retried_alone_with_their_ids_until_accepted() {
         let sink = MemorySink::new().with_script([
             Scripted::FailEntries(vec![
-                (1, ErrorClass::Throttling),
-                (3, ErrorClass::ServerError),
+                (1, SendFailure::Throttling),
+                (3, SendFailure::ServerError),
             ]),
-            Scripted::FailEntries(vec![(0, ErrorClass::KmsThrottling)]),
+            Scripted::FailEntries(vec![(0, SendFailure::KmsThrottling)]),
         ]);
         let delivery = deliver(&sink, entries(5), &RetryPolicy::default(), 1).await;
         assert_eq!(sink.calls(), 3);
@@ -475,9 +461,9 @@ mod tests {
         assert_eq!(
             delivery.errors,
             BTreeMap::from([
-                (ErrorClass::Throttling, 1),
-                (ErrorClass::KmsThrottling, 1),
-                (ErrorClass::ServerError, 1)
+                (SendFailure::Throttling, 1),
+                (SendFailure::KmsThrottling, 1),
+                (SendFailure::ServerError, 1)
             ])
         );
         assert!(delivery.failed.is_empty() && delivery.uncertain.is_empty());
@@ -486,7 +472,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn client_errors_are_not_retried() {
         let sink = MemorySink::new()
-            .with_script([Scripted::FailEntries(vec![(0, ErrorClass::ClientError)])]);
+            .with_script([Scripted::FailEntries(vec![(0, SendFailure::ClientError)])]);
         let delivery = deliver(&sink, entries(2), &RetryPolicy::default(), 1).await;
         assert_eq!(sink.calls(), 1);
         assert_eq!(ids(&delivery.failed), ["0"]);
@@ -499,11 +485,11 @@ mod tests {
             max_attempts: 3,
             ..RetryPolicy::default()
         };
-        let sink = MemorySink::new().with_script(vec![Scripted::FailCall(ErrorClass::Timeout); 3]);
+        let sink = MemorySink::new().with_script(vec![Scripted::FailCall(SendFailure::Timeout); 3]);
         let delivery = deliver(&sink, entries(2), &policy, 1).await;
         assert_eq!(sink.calls(), 3);
         assert_eq!(ids(&delivery.uncertain), ["0", "1"]);
-        assert_eq!(delivery.errors, BTreeMap::from([(ErrorClass::Timeout, 3)]));
+        assert_eq!(delivery.errors, BTreeMap::from([(SendFailure::Timeout, 3)]));
         assert_eq!(delivery.service.len(), 3);
     }
 
@@ -514,7 +500,7 @@ mod tests {
             ..RetryPolicy::default()
         };
         let sink =
-            MemorySink::new().with_script(vec![Scripted::FailCall(ErrorClass::Throttling); 2]);
+            MemorySink::new().with_script(vec![Scripted::FailCall(SendFailure::Throttling); 2]);
         let delivery = deliver(&sink, entries(1), &policy, 1).await;
         assert_eq!(ids(&delivery.failed), ["0"]);
         assert!(delivery.uncertain.is_empty());

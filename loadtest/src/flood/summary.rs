@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::FloodConfig;
-use super::sender::ErrorClass;
+use super::sender::SendFailure;
 use super::stats::{Latency, Percentiles};
 use crate::seqset::SeqSet;
 
@@ -48,7 +48,7 @@ pub struct FloodSummary {
     /// Requests after the first of a batch.
     pub retries: u64,
     /// Errors by class (per failed request, or per failed entry).
-    pub errors: BTreeMap<ErrorClass, u64>,
+    pub errors: BTreeMap<SendFailure, u64>,
     /// Whether the flood was stopped before its schedule ended.
     pub stopped_early: bool,
     /// Length of the schedule (to its end or to the stop), seconds.

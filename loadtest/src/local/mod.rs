@@ -7,6 +7,7 @@
 
 mod stack;
 
+use floodgate_core::ports::MappingState;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -251,7 +252,11 @@ impl LocalDrill {
                     format!(
                         "breaker {} (mapping {}, depth {}, overflow {})",
                         state.unwrap_or_default(),
-                        sample.observed.esm_state.as_deref().unwrap_or("?"),
+                        sample
+                            .observed
+                            .esm_state
+                            .as_ref()
+                            .map_or("?", MappingState::as_str),
                         sample.observed.visible.unwrap_or_default(),
                         sample.observed.overflow.unwrap_or_default()
                     ),

@@ -244,7 +244,12 @@ fn state_chart(out: &mut String, report: &DrillReport) {
     let samples = &report.samples;
     let esm: Vec<_> = samples
         .iter()
-        .map(|s| (s.t, s.observed.esm_state.clone()))
+        .map(|s| {
+            (
+                s.t,
+                s.observed.esm_state.as_ref().map(|m| m.as_str().to_owned()),
+            )
+        })
         .collect();
     let mut bands = vec![Band {
         name: "ESM".to_owned(),

@@ -1,5 +1,7 @@
 //! `floodgate config check`: validate a `FLOODGATE_CONFIG` document exactly as the
 //! controller's cold start does (the same code), before it is deployed.
+//! `floodgate config schema`: print the configuration's JSON Schema (for editors, and the
+//! committed copy the infra modules' tests check their bounds against).
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
@@ -26,11 +28,29 @@ pub enum ConfigCommand {
         #[arg(value_name = "FILE|-")]
         file: Option<PathBuf>,
     },
+    /// Print the configuration's JSON Schema (draft 2020-12), generated from the types the
+    /// controller parses it with: every field, default and bound.
+    Schema,
 }
 
 pub fn run(cmd: &ConfigCommand) -> ExitCode {
     match cmd {
         ConfigCommand::Check { file } => check(file.as_deref()),
+        ConfigCommand::Schema => schema(),
+    }
+}
+
+fn schema() -> ExitCode {
+    let mut out = io::stdout().lock();
+    match serde_json::to_writer_pretty(&mut out, &floodgate_core::config::schema())
+        .map_err(io::Error::from)
+        .and_then(|()| writeln!(out))
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: cannot write the schema: {err}");
+            ExitCode::from(EXIT_IO)
+        }
     }
 }
 
