@@ -84,3 +84,18 @@ fn an_unreadable_document_exits_2_and_garbage_exits_1() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(check("{not json").status.code(), Some(1));
 }
+
+#[test]
+fn config_schema_prints_the_schema_the_controller_parses_with() {
+    let out = Command::new(env!("CARGO_BIN_EXE_floodgate"))
+        .args(["config", "schema"])
+        .output()
+        .expect("floodgate binary runs");
+    assert!(out.status.success(), "{out:?}");
+    let printed: Value = serde_json::from_slice(&out.stdout).expect("the schema is JSON");
+    assert_eq!(printed, floodgate_core::config::schema());
+    assert_eq!(
+        printed["properties"]["circuits"]["minItems"], 1,
+        "{printed:#}"
+    );
+}

@@ -1,6 +1,8 @@
 # Inputs of the Floodgate module. Every rule the controller enforces at start-up
 # (core/src/config.rs) is checked here too, so a bad value fails `terraform plan` instead of
 # the controller's cold start. Each message names the field and the offending circuits.
+# tests/test_schema_bounds.py checks the bounds and defaults written here against the JSON
+# Schema generated from the controller's configuration types (infra/config.schema.json).
 
 variable "name" {
   description = "Prefix of every resource name (alarms, function, log group, schedule, queues); unique per account and region."

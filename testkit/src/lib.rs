@@ -26,8 +26,12 @@
 //! [`Faulty`] wraps any implementation of the ports — the real SDK adapters included — and
 //! fails chosen entries of SQS batch calls, for partial-failure tests against LocalStack.
 //!
-//! It is public (not test-only) so integration tests and benches can use it; nothing in the
-//! controller's Lambda path refers to it.
+//! Time is tokio's ([`FakeAws`] is also the [`Clock`] port): under a paused test clock,
+//! retries, settling and pacing run at once and exactly.
+//!
+//! This crate is a dev-dependency only (of `floodgate-core`'s tests and benches and of the
+//! LocalStack tests): the controller's release binary does not contain it. Faults are named
+//! by [`floodgate_core::Operation`], so a misspelt operation does not compile.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};

@@ -5,7 +5,9 @@ import { CircuitAction } from './props';
 
 // These mirror the controller's limits (core/src/policy/config.rs and core/src/config.rs);
 // checking them at synth time turns a controller init failure after deploy into a synth error.
-// The config-schema test (tests/tests/infra_config.rs) keeps the two sides honest.
+// test/schema.test.ts checks every bound and default here against the JSON Schema generated
+// from the controller's configuration types (infra/config.schema.json), and the config test
+// (tests/tests/infra_config.rs) runs the controller's loader on what the construct renders.
 export const MIN_LEVEL = 2;
 export const MAX_LEVEL = 1000;
 export const MIN_TIMING_SECS = 1;

@@ -61,4 +61,4 @@ def test_timing_defaults(field: str) -> None:
 
 
 def test_alarms_per_circuit() -> None:
-    assert literal(r"kind if c\.alarms\[kind\]\.enabled\]\)\) <= (\d+)") == CIRCUIT["alarms"]["maxItems"]
+    assert literal(r"kind if c\.alarms\[kind\]\.enabled\]\) <= (\d+)") == CIRCUIT["alarms"]["maxItems"]

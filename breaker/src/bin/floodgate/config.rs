@@ -41,14 +41,19 @@ pub fn run(cmd: &ConfigCommand) -> ExitCode {
 }
 
 fn schema() -> ExitCode {
+    print_json(&floodgate_core::config::schema(), "the schema")
+}
+
+/// Writes `value` to standard output, pretty; exit 2 when that fails.
+fn print_json(value: &serde_json::Value, what: &str) -> ExitCode {
     let mut out = io::stdout().lock();
-    match serde_json::to_writer_pretty(&mut out, &floodgate_core::config::schema())
+    match serde_json::to_writer_pretty(&mut out, value)
         .map_err(io::Error::from)
         .and_then(|()| writeln!(out))
     {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: cannot write the schema: {err}");
+            eprintln!("error: cannot write {what}: {err}");
             ExitCode::from(EXIT_IO)
         }
     }
@@ -74,15 +79,5 @@ fn check(file: Option<&std::path::Path>) -> ExitCode {
         }
         return ExitCode::from(EXIT_INVALID);
     };
-    let mut out = io::stdout().lock();
-    match serde_json::to_writer_pretty(&mut out, &config.normalized())
-        .map_err(io::Error::from)
-        .and_then(|()| writeln!(out))
-    {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: cannot write the configuration: {err}");
-            ExitCode::from(EXIT_IO)
-        }
-    }
+    print_json(&config.normalized(), "the configuration")
 }
