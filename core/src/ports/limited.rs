@@ -1,24 +1,18 @@
 //! [`Limited`]: every Lambda control-plane call of the wrapped ports waits on one shared rate
 //! limiter first; [`Pace`]: a `governor` limiter paced on a [`Clock`].
 
-use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 
-use super::{
-    AlarmDescription, Alarms, Clock, Concurrency, EntryResult, EventSourceMappings, Mapping,
-    MappingUpdate, OutgoingMessage, QueueAttributes, QueueStatus, Queues, ReceivedMessage,
-};
-use crate::error::Error;
-use crate::policy::ProbeTraffic;
+use super::delegate::delegate;
+use super::{Alarms, Clock, Concurrency, EventSourceMappings, Queues};
 
 /// `governor`'s clock, reading the last time [`Pace::wait`] took from a [`Clock`] port: the
 /// limiter's arithmetic (GCRA) is `governor`'s, its time is the port's.
@@ -115,116 +109,10 @@ impl<P: Clock> Limited<P> {
     }
 }
 
-impl<P: Clock> Clock for Limited<P> {
-    fn monotonic(&self) -> Duration {
-        self.inner.monotonic()
-    }
-
-    async fn sleep(&self, span: Duration) {
-        self.inner.sleep(span).await;
-    }
-}
-
-impl<P: EventSourceMappings + Clock> EventSourceMappings for Limited<P> {
-    async fn get_mapping(&self, uuid: &str) -> Result<Mapping, Error> {
-        self.turn().await;
-        self.inner.get_mapping(uuid).await
-    }
-
-    async fn update_mapping(&self, uuid: &str, update: MappingUpdate) -> Result<(), Error> {
-        self.turn().await;
-        self.inner.update_mapping(uuid, update).await
-    }
-
-    async fn tags(&self, arn: &str) -> Result<BTreeMap<String, String>, Error> {
-        self.turn().await;
-        self.inner.tags(arn).await
-    }
-
-    async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<(), Error> {
-        self.turn().await;
-        self.inner.tag(arn, tags).await
-    }
-}
-
-impl<P: Concurrency + Clock> Concurrency for Limited<P> {
-    async fn reserved_concurrency(&self, function: &str) -> Result<Option<u32>, Error> {
-        self.turn().await;
-        self.inner.reserved_concurrency(function).await
-    }
-
-    async fn set_reserved_concurrency(&self, function: &str, reserved: u32) -> Result<(), Error> {
-        self.turn().await;
-        self.inner
-            .set_reserved_concurrency(function, reserved)
-            .await
-    }
-}
-
-impl<P: Alarms> Alarms for Limited<P> {
-    async fn describe_alarms(&self, names: &[String]) -> Result<Vec<AlarmDescription>, Error> {
-        self.inner.describe_alarms(names).await
-    }
-
-    async fn function_outcome(
-        &self,
-        function: &str,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<ProbeTraffic, Error> {
-        self.inner.function_outcome(function, from, to).await
-    }
-}
-
-impl<P: Queues> Queues for Limited<P> {
-    async fn queue_depth(&self, queue_url: &str) -> Result<QueueStatus, Error> {
-        self.inner.queue_depth(queue_url).await
-    }
-
-    async fn queue_attributes(&self, queue_url: &str) -> Result<QueueAttributes, Error> {
-        self.inner.queue_attributes(queue_url).await
-    }
-
-    async fn queue_url(&self, name: &str, owner: &str) -> Result<String, Error> {
-        self.inner.queue_url(name, owner).await
-    }
-
-    async fn receive_messages(
-        &self,
-        queue_url: &str,
-        max: usize,
-        visibility_timeout: Duration,
-        wait: Duration,
-    ) -> Result<Vec<ReceivedMessage>, Error> {
-        self.inner
-            .receive_messages(queue_url, max, visibility_timeout, wait)
-            .await
-    }
-
-    async fn send_messages(
-        &self,
-        queue_url: &str,
-        messages: &[OutgoingMessage],
-    ) -> Result<Vec<EntryResult>, Error> {
-        self.inner.send_messages(queue_url, messages).await
-    }
-
-    async fn delete_messages(
-        &self,
-        queue_url: &str,
-        receipt_handles: &[String],
-    ) -> Result<Vec<EntryResult>, Error> {
-        self.inner.delete_messages(queue_url, receipt_handles).await
-    }
-
-    async fn change_visibility(
-        &self,
-        queue_url: &str,
-        receipt_handles: &[String],
-        timeout: Duration,
-    ) -> Result<Vec<EntryResult>, Error> {
-        self.inner
-            .change_visibility(queue_url, receipt_handles, timeout)
-            .await
-    }
-}
+delegate!(Clock for Limited<P> where [P: Clock] => |this| this.inner);
+delegate!(EventSourceMappings for Limited<P> where [P: EventSourceMappings + Clock]
+    => |this, call| this.inner, { this.turn().await; call().await });
+delegate!(Concurrency for Limited<P> where [P: Concurrency + Clock]
+    => |this, call| this.inner, { this.turn().await; call().await });
+delegate!(Alarms for Limited<P> where [P: Alarms] => |this, call| this.inner, call().await);
+delegate!(Queues for Limited<P> where [P: Queues] => |this, call| this.inner, call().await);

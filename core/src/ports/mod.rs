@@ -25,6 +25,7 @@ use crate::error::Error;
 use crate::policy::{AlarmState, ProbeTraffic};
 
 mod borrowed;
+mod delegate;
 mod limited;
 mod retrying;
 
