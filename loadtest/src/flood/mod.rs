@@ -42,14 +42,9 @@ pub const DEFAULT_LATE_AFTER: Duration = Duration::from_millis(10);
 /// Message groups of a FIFO flood unless told otherwise: enough for SQS to spread the
 /// messages, few enough that each group still sees an ordered stream.
 pub const DEFAULT_FIFO_GROUPS: u32 = 16;
-/// The end of every FIFO queue's name, and so of its URL: exactly this, in lower case (SQS
-/// queue names are case-sensitive, so `orders.FIFO` is a standard queue).
-pub const FIFO_SUFFIX: &str = ".fifo";
-
-/// Whether `queue_url` names a FIFO queue.
-pub fn is_fifo_queue(queue_url: &str) -> bool {
-    queue_url.ends_with(FIFO_SUFFIX)
-}
+/// Whether `queue_url` names a FIFO queue: the controller's own check (SQS queue names are
+/// case-sensitive, so `orders.FIFO` is a standard queue).
+pub use floodgate_core::config::is_fifo_queue;
 
 /// The message groups a flood of `queue_url` gets when none are asked for:
 /// [`DEFAULT_FIFO_GROUPS`] on a FIFO queue, none on a standard one.
