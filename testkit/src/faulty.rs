@@ -15,8 +15,8 @@ use floodgate_core::Operation;
 use floodgate_core::error::Error;
 use floodgate_core::ports::QueueStatus;
 use floodgate_core::ports::{
-    AlarmDescription, Alarms, Clock, Concurrency, EntryResult, EventSourceMappings, Mapping,
-    MappingUpdate, OutgoingMessage, QueueAttributes, Queues, ReceivedMessage,
+    Alarms, Clock, Concurrency, EntryResult, EventSourceMappings, OutgoingMessage, QueueAttributes,
+    Queues, ReceivedMessage,
 };
 
 /// Wraps `P`, failing batch entries as scripted with [`Faulty::fail_entries`]; everything
@@ -95,60 +95,13 @@ where
         .collect())
 }
 
-impl<P: Clock + Send> Clock for Faulty<P> {
-    fn monotonic(&self) -> Duration {
-        self.inner.monotonic()
-    }
-
-    async fn sleep(&self, span: Duration) {
-        self.inner.sleep(span).await;
-    }
-}
-
-impl<P: EventSourceMappings + Send> EventSourceMappings for Faulty<P> {
-    async fn get_mapping(&self, uuid: &str) -> Result<Mapping, Error> {
-        self.inner.get_mapping(uuid).await
-    }
-
-    async fn update_mapping(&self, uuid: &str, update: MappingUpdate) -> Result<(), Error> {
-        self.inner.update_mapping(uuid, update).await
-    }
-
-    async fn tags(&self, arn: &str) -> Result<BTreeMap<String, String>, Error> {
-        self.inner.tags(arn).await
-    }
-
-    async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<(), Error> {
-        self.inner.tag(arn, tags).await
-    }
-}
-
-impl<P: Concurrency + Send> Concurrency for Faulty<P> {
-    async fn reserved_concurrency(&self, function: &str) -> Result<Option<u32>, Error> {
-        self.inner.reserved_concurrency(function).await
-    }
-
-    async fn set_reserved_concurrency(&self, function: &str, reserved: u32) -> Result<(), Error> {
-        self.inner
-            .set_reserved_concurrency(function, reserved)
-            .await
-    }
-}
-
-impl<P: Alarms + Send> Alarms for Faulty<P> {
-    async fn describe_alarms(&self, names: &[String]) -> Result<Vec<AlarmDescription>, Error> {
-        self.inner.describe_alarms(names).await
-    }
-
-    async fn function_outcome(
-        &self,
-        function: &str,
-        from: chrono::DateTime<chrono::Utc>,
-        to: chrono::DateTime<chrono::Utc>,
-    ) -> Result<floodgate_core::policy::ProbeTraffic, Error> {
-        self.inner.function_outcome(function, from, to).await
-    }
-}
+floodgate_core::delegate_port!(Clock for Faulty<P> where [P: Clock + Send] => |this| this.inner);
+floodgate_core::delegate_port!(EventSourceMappings for Faulty<P> where [P: EventSourceMappings + Send]
+    => |this, call| this.inner, call().await);
+floodgate_core::delegate_port!(Concurrency for Faulty<P> where [P: Concurrency + Send]
+    => |this, call| this.inner, call().await);
+floodgate_core::delegate_port!(Alarms for Faulty<P> where [P: Alarms + Send]
+    => |this, call| this.inner, call().await);
 
 impl<P: Queues + Send> Queues for Faulty<P> {
     async fn queue_depth(&self, queue_url: &str) -> Result<QueueStatus, Error> {

@@ -2,11 +2,15 @@
 //! a wrapper: the decorators ([`super::Retrying`], [`super::Limited`]) and the ports through a
 //! reference are written with it, so each trait's method list is spelt out once here.
 //!
+//! Exported (hidden) as `floodgate_core::delegate_port!` for the test kit's wrappers.
+//!
 //! `delegate!(Trait for Type where [generics] => |this, call| target, wrap)`: in every method,
 //! `this` is `self`, `call` is a closure making the target's call (a future), and `wrap` is the
 //! expression that runs it (`call().await`, or under a retry, or after a limiter).
 
-macro_rules! delegate {
+#[doc(hidden)]
+#[macro_export]
+macro_rules! delegate_port {
     (EventSourceMappings for $ty:ty where [$($g:tt)*] => |$s:ident, $call:ident| $target:expr, $wrap:expr) => {
         impl<$($g)*> $crate::ports::EventSourceMappings for $ty {
             async fn get_mapping(
@@ -178,4 +182,4 @@ macro_rules! delegate {
     };
 }
 
-pub(crate) use delegate;
+pub(crate) use crate::delegate_port as delegate;
