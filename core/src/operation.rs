@@ -78,21 +78,6 @@ impl Operation {
             Self::ChangeMessageVisibilityBatch => "ChangeMessageVisibilityBatch",
         }
     }
-
-    /// Whether it is a Lambda control-plane call, which shares the account's 15 requests
-    /// per second (Lambda quotas: "control plane API requests") and so waits on
-    /// [`crate::ports::Limited`]'s limiter. `Invoke` is data plane.
-    pub const fn is_lambda_control_plane(self) -> bool {
-        matches!(
-            self,
-            Self::GetEventSourceMapping
-                | Self::UpdateEventSourceMapping
-                | Self::ListTags
-                | Self::TagResource
-                | Self::GetFunctionConcurrency
-                | Self::PutFunctionConcurrency
-        )
-    }
 }
 
 impl fmt::Display for Operation {

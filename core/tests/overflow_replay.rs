@@ -8,7 +8,7 @@ use floodgate_core::Operation;
 use floodgate_core::overflow::REPLAY_RECHECK;
 use floodgate_core::overflow::batch::{MOVED_ATTRIBUTE, REPLAYED_ATTRIBUTE};
 use floodgate_core::policy::{AlarmState, PhaseName};
-use floodgate_core::protocol::{OverflowAction, Response};
+use floodgate_core::protocol::OverflowAction;
 use floodgate_testkit::Call;
 use overflow_support::*;
 use tokio::time::Instant;
@@ -229,13 +229,12 @@ async fn alarms_are_reread_at_most_once_per_recheck_interval() {
 /// refill (the ports' clock is paused, so the wait is instant), then pushes `excess` messages
 /// over the ceiling: the next tick's time is the overflow pacing alone (its three reads fit
 /// in the limiter's burst).
-async fn tripped_then_flooded(h: &Harness, excess: usize) -> Response {
+async fn tripped_then_flooded(h: &Harness, excess: usize) {
     h.aws().push_bodies(SOURCE, bodies("early", CEILING_COUNT));
     let response = h.trip(600).await;
     assert_eq!(report(&response).moved, 0);
     tokio::time::sleep(std::time::Duration::from_secs(10)).await;
     h.aws().push_bodies(SOURCE, bodies("flood", excess));
-    response
 }
 
 #[tokio::test(start_paused = true)]

@@ -20,9 +20,13 @@ use super::{Alarms, Clock, Concurrency, EventSourceMappings, Queues};
 struct Reading(Arc<AtomicU64>);
 
 impl Reading {
-    fn set(&self, at: Duration) {
+    /// Moves the reading on to `at`, never back: circuits wait on one limiter concurrently,
+    /// and one that read the clock earlier must not set the limiter's time back. Returns the
+    /// reading the limiter will use.
+    fn advance_to(&self, at: Duration) -> Nanos {
         let nanos = u64::try_from(at.as_nanos()).unwrap_or(u64::MAX);
-        self.0.store(nanos, Ordering::SeqCst);
+        let before = self.0.fetch_max(nanos, Ordering::SeqCst);
+        Nanos::from(Duration::from_nanos(before.max(nanos)))
     }
 }
 
@@ -64,14 +68,9 @@ impl Pace {
     pub async fn wait<C: Clock + ?Sized>(&self, clock: &C, n: NonZeroU32) {
         let n = n.min(self.burst);
         loop {
-            let now = clock.monotonic();
-            self.reading.set(now);
+            let now = self.reading.advance_to(clock.monotonic());
             match self.limiter.check_n(n) {
-                Ok(Err(not_until)) => {
-                    clock
-                        .sleep(not_until.wait_time_from(Nanos::from(now)))
-                        .await;
-                }
+                Ok(Err(not_until)) => clock.sleep(not_until.wait_time_from(now)).await,
                 // Allowed, or (impossible: n is within the burst) never allowed.
                 Ok(Ok(())) | Err(_) => return,
             }
