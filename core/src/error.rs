@@ -91,6 +91,92 @@ impl fmt::Display for AwsFault {
     }
 }
 
+/// What an AWS service's error code says about a failed request, or, for a code the table
+/// does not know, its HTTP status. The workspace's one table of error codes: the controller
+/// reads it as an [`AwsFault`] (to retry or not), the flooder as its send-failure classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServiceFault {
+    /// The service's request rate limit.
+    Throttled,
+    /// AWS KMS throttled the data key request of an encrypted SQS queue.
+    KmsThrottled,
+    /// A limit of the resource was reached (SQS `OverLimit`: too many in-flight messages).
+    OverLimit,
+    /// The resource is busy with another change.
+    InUse,
+    /// The resource does not exist.
+    NotFound,
+    /// The service failed.
+    Server,
+    /// The request was wrong (validation, access denied, a bad entry): retrying cannot help.
+    Client,
+}
+
+impl ServiceFault {
+    /// Classifies an error `code` (the SDK's error code: a JSON `__type` without its
+    /// namespace, a query error code, or an SQS batch entry's `Code`), falling back on the
+    /// HTTP `status` when there is one.
+    pub fn classify(code: Option<&str>, status: Option<u16>) -> Self {
+        let code = code.unwrap_or_default();
+        match code {
+            // Lambda: TooManyRequestsException (Lambda API reference, "Errors" of each
+            // action); SQS: RequestThrottled (query) or ThrottlingException (JSON protocol);
+            // CloudWatch: Throttling; the others are the SDKs' common throttling codes.
+            "TooManyRequestsException"
+            | "ThrottlingException"
+            | "Throttling"
+            | "ThrottledException"
+            | "RequestLimitExceeded"
+            | "RequestThrottled"
+            | "RequestThrottledException" => Self::Throttled,
+            // SQS SendMessage/SendMessageBatch: KmsThrottled ("AWS KMS throttles requests"),
+            // KMS.ThrottlingException in its query-compatible form.
+            "KmsThrottled" | "KMS.ThrottlingException" => Self::KmsThrottled,
+            "OverLimit" => Self::OverLimit,
+            // Lambda answers ResourceConflictException when another update is in progress,
+            // ResourceInUseException while a mapping is Enabling, Disabling or Updating.
+            "ResourceInUseException" | "ResourceConflictException" => Self::InUse,
+            "ResourceNotFoundException"
+            | "AWS.SimpleQueueService.NonExistentQueue"
+            | "QueueDoesNotExist"
+            | "ResourceNotFound" => Self::NotFound,
+            "ServiceException"
+            | "ServiceUnavailable"
+            | "ServiceUnavailableException"
+            | "InternalFailure"
+            | "InternalError"
+            | "InternalServiceError"
+            | "InternalServiceFault" => Self::Server,
+            // A namespaced variant of a throttling code the table does not list.
+            _ if code.to_ascii_lowercase().contains("throttl") => {
+                if code.to_ascii_lowercase().contains("kms") {
+                    Self::KmsThrottled
+                } else {
+                    Self::Throttled
+                }
+            }
+            _ => match status {
+                Some(429) => Self::Throttled,
+                Some(404) => Self::NotFound,
+                Some(500..=599) => Self::Server,
+                _ => Self::Client,
+            },
+        }
+    }
+}
+
+impl From<ServiceFault> for AwsFault {
+    fn from(fault: ServiceFault) -> Self {
+        match fault {
+            ServiceFault::Throttled | ServiceFault::KmsThrottled => Self::Throttled,
+            ServiceFault::InUse => Self::InUse,
+            ServiceFault::NotFound => Self::NotFound,
+            ServiceFault::Server => Self::Transient,
+            ServiceFault::OverLimit | ServiceFault::Client => Self::Other,
+        }
+    }
+}
+
 /// One circuit's failure within an invocation that covered several.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CircuitFailure {
@@ -334,6 +420,42 @@ pub fn bounded(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_code_table_serves_the_controller_and_the_flooder() {
+        let c = |code: &str, status| ServiceFault::classify(Some(code), status);
+        assert_eq!(
+            c("TooManyRequestsException", Some(429)),
+            ServiceFault::Throttled
+        );
+        assert_eq!(c("RequestThrottled", None), ServiceFault::Throttled);
+        assert_eq!(
+            c("AWS.SimpleQueueService.Throttled", None),
+            ServiceFault::Throttled
+        );
+        assert_eq!(c("KmsThrottled", None), ServiceFault::KmsThrottled);
+        assert_eq!(c("OverLimit", Some(403)), ServiceFault::OverLimit);
+        assert_eq!(
+            c("ResourceConflictException", Some(409)),
+            ServiceFault::InUse
+        );
+        assert_eq!(c("QueueDoesNotExist", Some(400)), ServiceFault::NotFound);
+        assert_eq!(c("InternalError", None), ServiceFault::Server);
+        assert_eq!(c("Mystery", Some(502)), ServiceFault::Server);
+        assert_eq!(c("AccessDeniedException", Some(403)), ServiceFault::Client);
+        assert_eq!(
+            ServiceFault::classify(None, Some(429)),
+            ServiceFault::Throttled
+        );
+        assert_eq!(ServiceFault::classify(None, None), ServiceFault::Client);
+        // The controller retries throttling of either kind, never an over-limit or a bad request.
+        assert_eq!(
+            AwsFault::from(ServiceFault::KmsThrottled),
+            AwsFault::Throttled
+        );
+        assert!(!AwsFault::from(ServiceFault::OverLimit).is_retryable());
+        assert!(AwsFault::from(ServiceFault::Server).is_retryable());
+    }
 
     #[test]
     fn bounded_text_cannot_break_a_log_line() {

@@ -8,16 +8,16 @@ use aws_sdk_lambda::config::http::HttpResponse;
 use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use floodgate_core::Operation;
-use floodgate_core::error::{AwsFault, Error};
+use floodgate_core::error::{AwsFault, Error, ServiceFault};
 
 /// What a failed SDK call was, read once from the SDK's error: an answer from the service
 /// (with its error code and HTTP status), or a failure on the way there or back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SdkFailure<'a> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SdkFailure {
     /// The service answered with an error.
     Service {
         /// Its error code (`ThrottlingException`, `AWS.SimpleQueueService.NonExistentQueue`, …).
-        code: Option<&'a str>,
+        code: Option<String>,
         /// The HTTP status.
         status: u16,
     },
@@ -34,13 +34,13 @@ pub enum SdkFailure<'a> {
 }
 
 /// Reads a failed SDK call (any service: the error type is the smithy runtime's).
-pub fn sdk_failure<E>(error: &SdkError<E, HttpResponse>) -> SdkFailure<'_>
+pub fn sdk_failure<E>(error: &SdkError<E, HttpResponse>) -> SdkFailure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     match error {
         SdkError::ServiceError(service) => SdkFailure::Service {
-            code: service.err().code(),
+            code: service.err().code().map(str::to_owned),
             status: service.raw().status().as_u16(),
         },
         SdkError::TimeoutError(_) => SdkFailure::Timeout,
@@ -58,54 +58,77 @@ pub(super) fn from_sdk<E>(operation: Operation, error: &SdkError<E, HttpResponse
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let fault = match sdk_failure(error) {
-        SdkFailure::Service { code, status } => classify(code, status),
-        SdkFailure::Timeout | SdkFailure::Connection | SdkFailure::Response => AwsFault::Transient,
-        SdkFailure::Local => AwsFault::Other,
-    };
+    let read = SdkCallError::new(operation.as_str(), error);
     Error::aws(
         operation,
-        fault,
+        read.fault(),
         error.code().map(str::to_owned),
-        &DisplayErrorContext(error).to_string(),
+        &read.detail,
     )
 }
 
-/// Classifies a service error by its code, falling back on the HTTP status.
-pub fn classify(code: Option<&str>, status: u16) -> AwsFault {
-    match code {
-        Some(
-            "TooManyRequestsException"
-            | "ThrottlingException"
-            | "Throttling"
-            | "ThrottledException"
-            | "RequestLimitExceeded"
-            | "RequestThrottled"
-            | "RequestThrottledException",
-        ) => AwsFault::Throttled,
-        // Lambda answers ResourceConflictException when another update is in progress.
-        Some("ResourceInUseException" | "ResourceConflictException") => AwsFault::InUse,
-        Some(
-            "ResourceNotFoundException"
-            | "AWS.SimpleQueueService.NonExistentQueue"
-            | "QueueDoesNotExist"
-            | "ResourceNotFound",
-        ) => AwsFault::NotFound,
-        Some(
-            "ServiceException"
-            | "ServiceUnavailable"
-            | "ServiceUnavailableException"
-            | "InternalFailure"
-            | "InternalServiceError"
-            | "InternalServiceFault",
-        ) => AwsFault::Transient,
-        _ => match status {
-            429 => AwsFault::Throttled,
-            404 => AwsFault::NotFound,
-            500..=599 => AwsFault::Transient,
-            _ => AwsFault::Other,
-        },
+/// A failed SDK call outside the controller's ports (the flooder, the test kit): the call's
+/// name, what failed, and the SDK's full text (the `Display` of an SDK error alone says only
+/// "service error"). Callers convert it into their own error type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{call} failed: {detail}")]
+pub struct SdkCallError {
+    /// The API call (`SendMessageBatch`, `CreateFunction`, …).
+    pub call: &'static str,
+    /// What failed.
+    pub failure: SdkFailure,
+    /// The SDK's full error text.
+    pub detail: String,
+}
+
+impl SdkCallError {
+    /// Reads a failed SDK call named `call`.
+    pub fn new<E>(call: &'static str, error: &SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        Self {
+            call,
+            failure: sdk_failure(error),
+            detail: DisplayErrorContext(error).to_string(),
+        }
     }
+
+    /// The failure as the controller's retry policy reads it.
+    pub fn fault(&self) -> AwsFault {
+        match &self.failure {
+            SdkFailure::Service { code, status } => classify(code.as_deref(), *status),
+            SdkFailure::Timeout | SdkFailure::Connection | SdkFailure::Response => {
+                AwsFault::Transient
+            }
+            SdkFailure::Local => AwsFault::Other,
+        }
+    }
+}
+
+/// Names the call of a failed SDK result: `client.create_queue()...send().await.call("CreateQueue")?`.
+/// The workspace's one such adapter; the controller's own ports use [`Operation`]s instead.
+pub trait AwsCall<T> {
+    /// Maps an SDK error to an [`SdkCallError`] naming `call`.
+    ///
+    /// # Errors
+    /// The [`SdkCallError`], when the call failed.
+    fn call(self, call: &'static str) -> Result<T, SdkCallError>;
+}
+
+impl<T, E> AwsCall<T> for Result<T, SdkError<E, HttpResponse>>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    fn call(self, call: &'static str) -> Result<T, SdkCallError> {
+        self.map_err(|error| SdkCallError::new(call, &error))
+    }
+}
+
+/// Classifies a service error by its code, falling back on the HTTP status (the core's one
+/// table, [`ServiceFault::classify`]).
+pub fn classify(code: Option<&str>, status: u16) -> AwsFault {
+    ServiceFault::classify(code, Some(status)).into()
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::types::AlarmType;
 
-use super::AwsCall;
 use crate::error::Result;
+use breaker::aws::fault::AwsCall;
 
 /// Alarm reads.
 #[derive(Debug, Clone)]

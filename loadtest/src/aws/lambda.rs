@@ -9,8 +9,8 @@ use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurat
 use aws_sdk_lambda::types::{Environment, LastUpdateStatus};
 use tokio::time::Instant;
 
-use super::AwsCall;
 use crate::error::{Error, Result};
+use breaker::aws::fault::AwsCall;
 
 /// How long a configuration update may take to apply.
 const UPDATE_TIMEOUT: Duration = Duration::from_mins(1);
@@ -150,12 +150,13 @@ impl Lambda {
     }
 
     async fn configuration(&self, function: &str) -> Result<GetFunctionConfigurationOutput> {
-        self.client
+        Ok(self
+            .client
             .get_function_configuration()
             .function_name(function)
             .send()
             .await
-            .call("GetFunctionConfiguration")
+            .call("GetFunctionConfiguration")?)
     }
 
     /// Sets (`Some`) or removes (`None`) environment variables of `function`, keeping the

@@ -20,13 +20,11 @@ mod lambda;
 mod sqs;
 mod target;
 
-use breaker::aws::fault::{SdkFailure, sdk_failure};
+use breaker::aws::fault::{SdkCallError, SdkFailure};
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{Region, SdkConfig};
-use aws_sdk_sqs::config::http::HttpResponse;
-use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 pub use cloudwatch::Alarms;
 pub use lambda::{EsmView, Lambda};
@@ -84,43 +82,27 @@ pub async fn sdk_config(options: &AwsOptions) -> SdkConfig {
     loader.load().await
 }
 
-/// The class of an SDK error, and its full text (the `Display` of an SDK error alone says
-/// only "service error").
-pub(crate) fn classify<E>(err: &SdkError<E, HttpResponse>) -> (SendFailure, String)
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let text = DisplayErrorContext(err).to_string();
-    // The controller's reading of the SDK error (one for the workspace), in the flooder's
-    // terms: what may have been applied matters for its accounting.
-    let class = match sdk_failure(err) {
-        SdkFailure::Service { code, status } => SendFailure::classify(code, Some(status)),
-        SdkFailure::Timeout => SendFailure::Timeout,
-        SdkFailure::Connection => SendFailure::Connection,
-        SdkFailure::Response => SendFailure::ServerError,
-        SdkFailure::Local => SendFailure::ClientError,
-    };
-    (class, text)
+/// The controller's reading of a failed SDK call (one for the workspace), in the flooder's
+/// terms: what may have been applied matters for its accounting.
+impl From<&SdkFailure> for SendFailure {
+    fn from(failure: &SdkFailure) -> Self {
+        match failure {
+            SdkFailure::Service { code, status } => Self::classify(code.as_deref(), Some(*status)),
+            SdkFailure::Timeout => Self::Timeout,
+            SdkFailure::Connection => Self::Connection,
+            SdkFailure::Response => Self::ServerError,
+            SdkFailure::Local => Self::ClientError,
+        }
+    }
 }
 
-/// Turns SDK results into [`Error::Aws`] naming the call.
-pub(crate) trait AwsCall<T> {
-    fn call(self, call: &'static str) -> Result<T, Error>;
-}
-
-impl<T, E> AwsCall<T> for Result<T, SdkError<E, HttpResponse>>
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    fn call(self, call: &'static str) -> Result<T, Error> {
-        self.map_err(|err| {
-            let (class, cause) = classify(&err);
-            Error::Aws {
-                call,
-                retryable: class.is_retryable(),
-                cause,
-            }
-        })
+impl From<SdkCallError> for Error {
+    fn from(error: SdkCallError) -> Self {
+        Self::Aws {
+            call: error.call,
+            retryable: SendFailure::from(&error.failure).is_retryable(),
+            cause: error.detail,
+        }
     }
 }
 

@@ -11,7 +11,9 @@ use aws_sdk_sqs::types::{
     QueueAttributeName, SendMessageBatchRequestEntry,
 };
 
-use super::{AwsCall, build_error, classify};
+use breaker::aws::fault::{AwsCall, SdkCallError};
+
+use super::build_error;
 use crate::error::{Error, Result};
 use crate::flood::sender::{CallError, Entry, EntryFailure, SendFailure, Sink};
 use crate::victim::LedgerQueue;
@@ -67,8 +69,11 @@ impl Sink for SqsSink {
                 .send()
                 .await
                 .map_err(|err| {
-                    let (class, message) = classify(&err);
-                    CallError { class, message }
+                    let read = SdkCallError::new("SendMessageBatch", &err);
+                    CallError {
+                        class: SendFailure::from(&read.failure),
+                        message: read.detail,
+                    }
                 })?;
             Ok(output
                 .failed()

@@ -16,6 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use floodgate_core::error::ServiceFault;
 pub use floodgate_core::retry::RetryPolicy;
 
 use crate::error::{Error, Result};
@@ -66,21 +67,14 @@ impl SendFailure {
     /// Classifies an error code (SQS JSON `__type` suffix, query error code, or a batch
     /// entry's `Code`) and HTTP status.
     pub fn classify(code: Option<&str>, status: Option<u16>) -> Self {
-        let code = code.unwrap_or_default();
-        let lower = code.to_ascii_lowercase();
-        if lower.contains("kms") && lower.contains("throttl") {
-            Self::KmsThrottling
-        } else if lower.contains("throttl") || lower.contains("slowdown") || status == Some(429) {
-            Self::Throttling
-        } else if lower.contains("overlimit") {
-            Self::OverLimit
-        } else if lower.contains("internal")
-            || lower.contains("unavailable")
-            || status.is_some_and(|s| s >= 500)
-        {
-            Self::ServerError
-        } else {
-            Self::ClientError
+        match ServiceFault::classify(code, status) {
+            ServiceFault::Throttled => Self::Throttling,
+            ServiceFault::KmsThrottled => Self::KmsThrottling,
+            ServiceFault::OverLimit => Self::OverLimit,
+            ServiceFault::Server => Self::ServerError,
+            ServiceFault::InUse | ServiceFault::NotFound | ServiceFault::Client => {
+                Self::ClientError
+            }
         }
     }
 
@@ -396,24 +390,19 @@ mod tests {
     }
 
     #[test]
-    fn error_codes_fall_into_their_classes() {
-        let c = |code: &str, status| SendFailure::classify(Some(code), status);
-        assert_eq!(c("ThrottlingException", Some(400)), SendFailure::Throttling);
-        assert_eq!(c("RequestThrottled", Some(403)), SendFailure::Throttling);
-        assert_eq!(c("KmsThrottled", Some(400)), SendFailure::KmsThrottling);
-        assert_eq!(
-            c("KMS.ThrottlingException", Some(400)),
-            SendFailure::KmsThrottling
-        );
-        assert_eq!(c("OverLimit", Some(403)), SendFailure::OverLimit);
-        assert_eq!(c("InternalError", None), SendFailure::ServerError);
-        assert_eq!(c("", Some(503)), SendFailure::ServerError);
-        assert_eq!(c("", Some(429)), SendFailure::Throttling);
-        assert_eq!(c("QueueDoesNotExist", Some(400)), SendFailure::ClientError);
-        assert_eq!(
-            c("BatchRequestTooLong", Some(400)),
-            SendFailure::ClientError
-        );
+    fn the_core_code_table_maps_onto_the_report_classes() {
+        // The table itself is the core's (`ServiceFault::classify`); here, its classes.
+        let cases = [
+            ("RequestThrottled", SendFailure::Throttling),
+            ("KMS.ThrottlingException", SendFailure::KmsThrottling),
+            ("OverLimit", SendFailure::OverLimit),
+            ("InternalError", SendFailure::ServerError),
+            ("QueueDoesNotExist", SendFailure::ClientError),
+            ("BatchRequestTooLong", SendFailure::ClientError),
+        ];
+        for (code, class) in cases {
+            assert_eq!(SendFailure::classify(Some(code), None), class, "{code}");
+        }
     }
 
     #[test]

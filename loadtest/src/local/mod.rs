@@ -22,10 +22,11 @@ pub use indicatif::ProgressBar;
 
 pub use stack::{Stack, StackPlan, StackQueue};
 
-use crate::aws::{AwsCall, AwsTarget};
+use crate::aws::AwsTarget;
 use crate::drill::spec::DrillSpec;
 use crate::drill::{DrillReport, EXIT_FAILED, EXIT_PASSED};
 use crate::error::Result;
+use breaker::aws::fault::AwsCall;
 
 /// How often the controller is ticked: EventBridge Scheduler's stand-in. The infra modules
 /// schedule a tick every minute; the drill's timings are in seconds, so it ticks faster.

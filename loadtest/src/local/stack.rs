@@ -21,9 +21,9 @@ use aws_sdk_lambda::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{Value, json};
 
-use crate::aws::AwsCall;
 use crate::error::{Error, Result};
 use crate::victim::ENV_LEDGER;
+use breaker::aws::fault::AwsCall;
 
 /// The role every function is created with. LocalStack does not enforce IAM; against real
 /// AWS the stack comes from the CDK construct or the Terraform module instead.
@@ -267,6 +267,7 @@ impl Stack {
                 .send()
                 .await
                 .call("DeleteAlarms")
+                .map_err(Error::from)
                 .map(drop),
         );
         note(
@@ -276,6 +277,7 @@ impl Stack {
                 .send()
                 .await
                 .call("DeleteEventSourceMapping")
+                .map_err(Error::from)
                 .map(drop),
         );
         for function in [&self.victim, &self.controller] {
@@ -286,6 +288,7 @@ impl Stack {
                     .send()
                     .await
                     .call("DeleteFunction")
+                    .map_err(Error::from)
                     .map(drop),
             );
         }
@@ -296,6 +299,7 @@ impl Stack {
                     .send()
                     .await
                     .call("DeleteQueue")
+                    .map_err(Error::from)
                     .map(drop),
             );
         }
