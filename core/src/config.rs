@@ -70,11 +70,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::error::Error;
-use crate::policy::config::MAX_NAME_LEN;
-use crate::policy::{
-    Action, Actions, AlarmKind, CircuitConfig, CircuitConfigSpec, Levels, PolicyError,
-    ReservedConcurrency, Timings,
-};
+use crate::policy::{Action, AlarmKind, CircuitConfig, CircuitConfigSpec, PolicyError};
 
 /// The environment variable holding the configuration JSON.
 pub const CONFIG_ENV: &str = "FLOODGATE_CONFIG";
@@ -278,16 +274,7 @@ impl ControllerConfig {
     /// # Errors
     /// [`Error::Config`] naming the first offending field.
     pub fn from_json(json: &str) -> Result<Self, Error> {
-        let mut de = serde_json::Deserializer::from_str(json);
-        let raw: RawConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." {
-                "(root)".to_owned()
-            } else {
-                path
-            };
-            Error::config(field, e.into_inner().to_string())
-        })?;
+        let raw: RawConfig = read_at(&mut serde_json::Deserializer::from_str(json), "")?;
         raw.validate()
     }
 
@@ -388,6 +375,7 @@ impl ControllerConfig {
                         "replay_after_secs": o.replay_after.as_secs(),
                         "replay_rate_per_sec": o.replay_rate_per_sec.get(),
                         "max_replays_per_invocation": o.max_replays_per_invocation.get(),
+                        "max_replays_per_message": o.max_replays_per_message.get(),
                     });
                 }
                 doc
@@ -431,9 +419,9 @@ struct RawConfig {
     #[serde(default = "default_rate")]
     #[schemars(range(min = 1, max = MAX_CONTROL_PLANE_RATE))]
     control_plane_rate_per_sec: u32,
-    /// The circuits (at least one).
-    #[schemars(length(min = 1))]
-    circuits: Vec<RawCircuit>,
+    /// The circuits (at least one). Each is read by [`RawCircuit::from_object`].
+    #[schemars(length(min = 1), with = "Vec<RawCircuit>")]
+    circuits: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// The configuration's JSON Schema (draft 2020-12), generated from the types that parse it:
@@ -449,15 +437,27 @@ fn default_rate() -> u32 {
     DEFAULT_CONTROL_PLANE_RATE
 }
 
-/// A circuit as written. It mirrors the optional fields of [`CircuitConfigSpec`] instead of
-/// flattening it, because `flatten` and `deny_unknown_fields` do not work together; the
-/// defaults are the policy's own.
-#[derive(Debug, Deserialize, JsonSchema)]
+/// A circuit: its policy (name, levels, timings, actions) beside the AWS resources it
+/// protects, in one object.
+//
+// The policy's fields are declared once, in `CircuitConfigSpec`, with their defaults and
+// bounds. Serde cannot flatten two structs and refuse unknown fields at once (nor name the
+// field of an error inside a flattened one), so `RawCircuit::from_object` splits the object
+// by the field names of the two parts' schemas and reads each part on its own; the derive
+// gives the JSON Schema the one merged object.
+#[derive(Debug, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawCircuit {
-    /// The circuit's name, unique.
-    #[schemars(length(min = 1, max = MAX_NAME_LEN))]
-    name: String,
+    #[serde(flatten)]
+    policy: CircuitConfigSpec,
+    #[serde(flatten)]
+    resources: RawResources,
+}
+
+/// The resources of a circuit as written: what it protects and where its excess goes.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RawResources {
     /// The protected event source mapping (referenced, not owned), unique.
     #[schemars(regex(
         pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -472,30 +472,83 @@ struct RawCircuit {
     /// The circuit's alarms; names unique across all circuits.
     #[schemars(length(min = 1, max = MAX_ALARMS_PER_CIRCUIT))]
     alarms: Vec<RawAlarm>,
-    /// `MaximumConcurrency` levels: `probe` ≤ `safe` ≤ `max`.
-    levels: Levels,
-    /// Whether Floodgate sets the function's reserved concurrency.
-    #[serde(default)]
-    reserved_concurrency: ReservedConcurrency,
-    /// Open sets reserved concurrency to 0 (needs managed reserved concurrency).
-    #[serde(default)]
-    kill_switch: bool,
-    /// What `throttles`, `depth` and `age` alarms do.
-    #[serde(default)]
-    actions: Actions,
-    /// Whole seconds; `open_wait_cap` ≥ `open_wait`, the others ≥ `min_dwell`.
-    #[serde(default)]
-    timings: Timings,
-    /// Seed of the open-wait jitter.
-    #[serde(default)]
-    seed: u64,
-    /// Highest share of the probe's invocations that may fail for the probe to pass.
-    #[serde(default = "crate::policy::config::default_probe_max_error_ratio")]
-    #[schemars(range(min = 0.0, max = 1.0))]
-    probe_max_error_ratio: f64,
     /// Where a tripped circuit's excess goes (needs `queue_url`; standard queues only).
     #[serde(default)]
     overflow: Option<RawOverflow>,
+}
+
+/// The top-level field names of a type's JSON Schema.
+fn schema_fields<T: JsonSchema>() -> Vec<String> {
+    schemars::schema_for!(T)
+        .get("properties")
+        .and_then(serde_json::Value::as_object)
+        .map(|properties| properties.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Reads `value` as a `T`, naming the offending field below `path` (`(root)` for the
+/// document itself) in the error.
+fn read_at<'de, T, D>(deserializer: D, path: &str) -> Result<T, Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+    D::Error: std::fmt::Display,
+{
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let inner = e.path().to_string();
+        let field = match (path.is_empty(), inner.as_str()) {
+            (true, ".") => "(root)".to_owned(),
+            (true, _) => inner,
+            (false, ".") => path.to_owned(),
+            (false, _) => format!("{path}.{inner}"),
+        };
+        Error::config(field, e.into_inner().to_string())
+    })
+}
+
+impl RawCircuit {
+    /// Splits a circuit object into its policy and its resources and reads both, naming
+    /// fields below `path` (`circuits[0]`). A field of neither part is refused by name.
+    fn from_object(
+        object: serde_json::Map<String, serde_json::Value>,
+        path: &str,
+    ) -> Result<Self, Error> {
+        static FIELDS: std::sync::OnceLock<(Vec<String>, Vec<String>)> = std::sync::OnceLock::new();
+        let (policy_fields, resource_fields) = FIELDS.get_or_init(|| {
+            (
+                schema_fields::<CircuitConfigSpec>(),
+                schema_fields::<RawResources>(),
+            )
+        });
+        let mut policy = serde_json::Map::new();
+        let mut resources = serde_json::Map::new();
+        for (key, value) in object {
+            let part = if policy_fields.contains(&key) {
+                &mut policy
+            } else if resource_fields.contains(&key) {
+                &mut resources
+            } else {
+                let expected: Vec<String> = policy_fields
+                    .iter()
+                    .chain(resource_fields)
+                    .map(|f| format!("`{f}`"))
+                    .collect();
+                return Err(Error::config(
+                    format!("{path}.{key}"),
+                    format!(
+                        "unknown field `{}`, expected one of {}",
+                        crate::error::bounded(&key),
+                        expected.join(", ")
+                    ),
+                ));
+            };
+            part.insert(key, value);
+        }
+        Ok(Self {
+            policy: read_at(serde_json::Value::Object(policy), path)?,
+            resources: read_at(serde_json::Value::Object(resources), path)?,
+        })
+    }
 }
 
 /// An overflow block as written.
@@ -610,9 +663,9 @@ impl RawConfig {
         }
         let mut circuits = Vec::with_capacity(self.circuits.len());
         let mut alarm_owner: HashMap<String, usize> = HashMap::new();
-        for (i, raw) in self.circuits.into_iter().enumerate() {
+        for (i, object) in self.circuits.into_iter().enumerate() {
             let path = format!("circuits[{i}]");
-            let circuit = raw.validate(&path)?;
+            let circuit = RawCircuit::from_object(object, &path)?.validate(&path)?;
             if let Some(j) = circuits
                 .iter()
                 .position(|c: &Circuit| c.name() == circuit.name())
@@ -722,53 +775,47 @@ fn check_shared_functions(circuits: &[Circuit]) -> Result<(), Error> {
 
 impl RawCircuit {
     fn validate(self, path: &str) -> Result<Circuit, Error> {
-        let spec = CircuitConfigSpec {
-            name: self.name,
-            levels: self.levels,
-            reserved_concurrency: self.reserved_concurrency,
-            kill_switch: self.kill_switch,
-            actions: self.actions,
-            timings: self.timings,
-            seed: self.seed,
-            probe_max_error_ratio: self.probe_max_error_ratio,
-        };
+        let Self {
+            policy: spec,
+            resources: this,
+        } = self;
         let policy = spec.validate_at(path).map_err(|e| match e {
             PolicyError::InvalidConfig { field, reason } => Error::config(field, reason),
             other => Error::config(path, other.to_string()),
         })?;
-        if !is_uuid(&self.event_source_mapping_uuid) {
+        if !is_uuid(&this.event_source_mapping_uuid) {
             return Err(Error::config(
                 format!("{path}.event_source_mapping_uuid"),
-                format!("must be a UUID, got {:?}", self.event_source_mapping_uuid),
+                format!("must be a UUID, got {:?}", this.event_source_mapping_uuid),
             ));
         }
-        let Some(function_key) = function_key(&self.function_name) else {
+        let Some(function_key) = function_key(&this.function_name) else {
             return Err(Error::config(
                 format!("{path}.function_name"),
                 format!(
                     "must be a function name or ARN (1 to 64 letters, digits, - or _), got {:?}",
-                    crate::error::bounded(&self.function_name)
+                    crate::error::bounded(&this.function_name)
                 ),
             ));
         };
-        if let Some(url) = &self.queue_url {
+        if let Some(url) = &this.queue_url {
             check_queue_url(&format!("{path}.queue_url"), url)?;
         }
-        let overflow = match self.overflow {
-            Some(raw) => Some(raw.validate(path, self.queue_url.as_deref())?),
+        let overflow = match this.overflow {
+            Some(raw) => Some(raw.validate(path, this.queue_url.as_deref())?),
             None => None,
         };
-        if self.alarms.is_empty() || self.alarms.len() > MAX_ALARMS_PER_CIRCUIT {
+        if this.alarms.is_empty() || this.alarms.len() > MAX_ALARMS_PER_CIRCUIT {
             return Err(Error::config(
                 format!("{path}.alarms"),
                 format!(
                     "must name 1 to {MAX_ALARMS_PER_CIRCUIT} alarms, got {}",
-                    self.alarms.len()
+                    this.alarms.len()
                 ),
             ));
         }
-        let mut alarms: Vec<CircuitAlarm> = Vec::with_capacity(self.alarms.len());
-        for (k, raw) in self.alarms.into_iter().enumerate() {
+        let mut alarms: Vec<CircuitAlarm> = Vec::with_capacity(this.alarms.len());
+        for (k, raw) in this.alarms.into_iter().enumerate() {
             let alarm = raw.validate(&format!("{path}.alarms[{k}]"))?;
             if let Some(j) = alarms.iter().position(|a| a.name == alarm.name) {
                 return Err(Error::config(
@@ -780,10 +827,10 @@ impl RawCircuit {
         }
         Ok(Circuit {
             policy,
-            event_source_mapping_uuid: self.event_source_mapping_uuid,
-            function_name: self.function_name,
+            event_source_mapping_uuid: this.event_source_mapping_uuid,
+            function_name: this.function_name,
             function_key,
-            queue_url: self.queue_url,
+            queue_url: this.queue_url,
             alarm_names: alarms.iter().map(|a| a.name.clone()).collect(),
             alarms,
             overflow,

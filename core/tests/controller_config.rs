@@ -236,6 +236,23 @@ fn schema_violations_are_errors_naming_their_path() {
             Box::new(|d| d["circuits"][0]["levels"]["max"] = json!("fifty")),
         ),
         (
+            "circuits[0].timings.open_wiat_secs: unknown field `open_wiat_secs`",
+            Box::new(|d| d["circuits"][0]["timings"]["open_wiat_secs"] = json!(5)),
+        ),
+        (
+            "circuits[0].alarms: invalid type: string",
+            Box::new(|d| d["circuits"][0]["alarms"] = json!("errors")),
+        ),
+        (
+            "circuits[0]: missing field `levels`",
+            Box::new(|d| {
+                d["circuits"][0]
+                    .as_object_mut()
+                    .expect("an object")
+                    .remove("levels");
+            }),
+        ),
+        (
             "circuits[0]: missing field `function_name`",
             Box::new(|d| {
                 d["circuits"][0]

@@ -202,10 +202,11 @@ mod secs {
 ///
 /// Turn it into a [`CircuitConfig`] with `try_from` (or [`CircuitConfigSpec::validate_at`] to
 /// name fields by their place in a larger document).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CircuitConfigSpec {
-    /// The circuit's name (also seeds its jitter).
+    /// The circuit's name, unique (also seeds its jitter).
+    #[schemars(length(min = 1, max = MAX_NAME_LEN))]
     pub name: String,
     /// Concurrency levels.
     pub levels: Levels,
@@ -227,6 +228,7 @@ pub struct CircuitConfigSpec {
     /// Highest share (0 to 1) of the probe's invocations that may fail for the probe to
     /// pass; above it the probe fails and the circuit re-opens.
     #[serde(default = "default_probe_max_error_ratio")]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub probe_max_error_ratio: f64,
 }
 
