@@ -21,6 +21,7 @@
 //!   traits above (`Sink`, `LedgerQueue`, `Target`) on SQS, Lambda and CloudWatch.
 //! - [`local`]: the local drill: the demo stack deployed into LocalStack, the controller
 //!   ticked, a drill run against it (`local-drill` binary, `make drill`).
+//! - [`sim`]: the simulator's virtual-time model of AWS (being built: queues, pollers).
 //! - [`cli`]: the `loadtest` command line (nothing else in the crate uses it).
 //! - Shared helpers: [`seqset`] (sets of sequence numbers as ranges), [`units`] (duration
 //!   parsing for specs and flags), [`error`] (the crate's classified error).
@@ -41,6 +42,7 @@ pub mod local;
 pub mod rates;
 pub mod report;
 pub mod seqset;
+pub mod sim;
 pub mod units;
 pub mod victim;
 

@@ -1,0 +1,86 @@
+//! The model's parameters, each named and sourced, in two profiles: `aws` (documented AWS
+//! behaviour, the default) and `localstack` (what LocalStack measurably does, so the model can
+//! be checked against real local drills).
+//!
+//! | Parameter | `aws` | `localstack` | Source |
+//! |---|---|---|---|
+//! | `initial_batches` | 5 | 1 | AWS Lambda Developer Guide, "Configuring scaling behavior for SQS event source mappings": "Lambda starts processing five batches at a time with five concurrent invocations"; LocalStack: measured, one poller per mapping |
+//! | `scale_up_per_minute` | 300 | 0 | same page: "increases the number of processes that are reading batches by up to 300 more instances per minute"; LocalStack: measured, never more than one |
+//! | `max_batches` | 1000 | 1 | same page: "The maximum number of batches that an event source mapping can process simultaneously is 1,000" (older versions of the page said 1,250) |
+//! | `idle_batches` | 5 | 1 | same page: "When traffic is low, Lambda scales back the processing to five concurrent batches" |
+//! | `receive_interval` | 0 s | 1 s | AWS: long polling returns as soon as messages are available (SQS Developer Guide, "Amazon SQS short and long polling"); LocalStack: measured, its poller takes one batch per second |
+//! | `retention` | 4 days | 4 days | SQS API reference, `SetQueueAttributes` `MessageRetentionPeriod`: default 345,600 s |
+//! | `max_concurrency_bounds` | 2 to 1000 | 2 to 1000 | Lambda API reference, `ScalingConfig.MaximumConcurrency`: minimum 2, maximum 1000 |
+
+use std::time::Duration;
+
+/// Which set of parameters a simulation runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// `aws` or `localstack`.
+    pub name: &'static str,
+    /// Concurrent batches a mapping starts with when messages are available.
+    pub initial_batches: u32,
+    /// Batches added per minute while messages remain available.
+    pub scale_up_per_minute: u32,
+    /// Most batches one mapping processes at once, whatever its `MaximumConcurrency`.
+    pub max_batches: u32,
+    /// Batches a mapping scales back to when its queue is empty.
+    pub idle_batches: u32,
+    /// Least time between two receives of one poller.
+    pub receive_interval: Duration,
+    /// How long a message may stay in a queue before SQS deletes it.
+    pub retention: Duration,
+    /// The range `MaximumConcurrency` must lie in.
+    pub max_concurrency_bounds: (u32, u32),
+}
+
+impl Profile {
+    /// Documented AWS behaviour.
+    pub fn aws() -> Self {
+        Self {
+            name: "aws",
+            initial_batches: 5,
+            scale_up_per_minute: 300,
+            max_batches: 1000,
+            idle_batches: 5,
+            receive_interval: Duration::ZERO,
+            retention: Duration::from_hours(96), // 345,600 s
+            max_concurrency_bounds: (2, 1000),
+        }
+    }
+
+    /// What LocalStack measurably does: one poller taking one batch per second.
+    pub fn localstack() -> Self {
+        Self {
+            name: "localstack",
+            initial_batches: 1,
+            scale_up_per_minute: 0,
+            max_batches: 1,
+            idle_batches: 1,
+            receive_interval: Duration::from_secs(1),
+            ..Self::aws()
+        }
+    }
+
+    /// The profile named `name`.
+    pub fn named(name: &str) -> Option<Self> {
+        match name {
+            "aws" => Some(Self::aws()),
+            "localstack" => Some(Self::localstack()),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_are_found_by_name() {
+        assert_eq!(Profile::named("aws"), Some(Profile::aws()));
+        assert_eq!(Profile::named("localstack").map(|p| p.max_batches), Some(1));
+        assert_eq!(Profile::named("gcp"), None);
+    }
+}
