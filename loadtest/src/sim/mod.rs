@@ -11,11 +11,15 @@
 //!   `maxReceiveCount`, retention expiry.
 //! - [`poller`]: how many batches an SQS event source mapping processes at once: 5 to start,
 //!   up to 300 more per minute while messages wait, capped by `MaximumConcurrency`.
+//! - [`cloudwatch`]: metrics in 10-second slices rolled up to alarm periods, published late,
+//!   and metric alarms evaluated every minute (every 10 s when high-resolution) with the
+//!   shipped `alarms::eval`.
 //!
 //! Still to come (the list): Lambda concurrency and throttles, the downstream,
-//! CloudWatch metrics and alarms (`alarms::eval`), the control plane, the ports the core's
+//! the control plane, the ports the core's
 //! controller runs on, the strategies, scenarios and reports.
 
+pub mod cloudwatch;
 pub mod params;
 pub mod poller;
 pub mod queue;
