@@ -20,6 +20,7 @@
 //! controller runs on, the strategies, scenarios and reports.
 
 pub mod cloudwatch;
+pub mod downstream;
 pub mod params;
 pub mod poller;
 pub mod queue;
