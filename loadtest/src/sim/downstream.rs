@@ -189,7 +189,10 @@ mod tests {
             .collect();
         assert_eq!(results.iter().filter(|c| c.ok).count(), 10);
         assert_eq!(d.overloaded_seconds(), 1);
-        assert!(results[9].latency > results[0].latency, "latency grows with load");
+        assert!(
+            results[9].latency > results[0].latency,
+            "latency grows with load"
+        );
         assert!(d.call(SimTime::from_secs(1), &mut rng).ok, "a new second");
         assert_eq!(d.failed_calls(), 5);
     }
@@ -226,12 +229,17 @@ mod tests {
             },
         ];
         let mut d = Downstream::new(100.0, Duration::from_millis(5), faults);
-        let ok = (0..100).filter(|_| d.call(SimTime::ZERO, &mut rng).ok).count();
+        let ok = (0..100)
+            .filter(|_| d.call(SimTime::ZERO, &mut rng).ok)
+            .count();
         assert_eq!(ok, 30);
         let failed = (1..=90u64)
             .flat_map(|s| (0..10).map(move |_| s))
             .filter(|&s| !d.call(SimTime::from_secs(s), &mut rng).ok)
             .count();
-        assert!((200..=340).contains(&failed), "about 30 % of 900, got {failed}");
+        assert!(
+            (200..=340).contains(&failed),
+            "about 30 % of 900, got {failed}"
+        );
     }
 }

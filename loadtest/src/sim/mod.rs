@@ -20,7 +20,10 @@
 //! controller runs on, the strategies, scenarios and reports.
 
 pub mod cloudwatch;
+pub mod consumer;
 pub mod downstream;
+pub mod mapping;
+pub mod message;
 pub mod params;
 pub mod poller;
 pub mod queue;
