@@ -82,13 +82,60 @@ impl Metrics {
     }
 }
 
+/// What an alarm watches.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlarmSource {
+    /// One metric, under the alarm's statistic.
+    Metric(MetricKey),
+    /// The infra modules' errors alarm, a metric-math rate:
+    /// `IF(invocations >= min_invocations, 100 * errors / invocations, 0)` over the sums of a
+    /// function's `Errors` and `Invocations`; no datapoint when there were no invocations.
+    ErrorRate {
+        /// The function's `Errors`.
+        errors: MetricKey,
+        /// The function's `Invocations`.
+        invocations: MetricKey,
+        /// Fewer invocations than this in a period give a rate of 0.
+        min_invocations: f64,
+    },
+}
+
+impl AlarmSource {
+    fn datapoint(
+        &self,
+        metrics: &Metrics,
+        start: SimTime,
+        period: Duration,
+        statistic: Statistic,
+    ) -> Option<f64> {
+        match self {
+            Self::Metric(key) => metrics.datapoint(key, start, period, statistic),
+            Self::ErrorRate {
+                errors,
+                invocations,
+                min_invocations,
+            } => {
+                let calls = metrics.datapoint(invocations, start, period, Statistic::Sum)?;
+                let failed = metrics
+                    .datapoint(errors, start, period, Statistic::Sum)
+                    .unwrap_or(0.0);
+                Some(if calls >= *min_invocations && calls > 0.0 {
+                    100.0 * failed / calls
+                } else {
+                    0.0
+                })
+            }
+        }
+    }
+}
+
 /// A metric alarm.
 #[derive(Debug, Clone)]
 pub struct SimAlarm {
     /// Its name.
     pub name: String,
     /// What it watches.
-    pub metric: MetricKey,
+    pub source: AlarmSource,
     /// How it evaluates.
     pub config: AlarmConfig,
     /// How long after a period ends its datapoint is visible.
@@ -103,14 +150,14 @@ impl SimAlarm {
     /// after `created`.
     pub fn new(
         name: impl Into<String>,
-        metric: MetricKey,
+        source: AlarmSource,
         config: AlarmConfig,
         delay: Duration,
         created: SimTime,
     ) -> Self {
         let mut alarm = Self {
             name: name.into(),
-            metric,
+            source,
             config,
             delay,
             state: AlarmState::InsufficientData,
@@ -178,8 +225,8 @@ impl SimAlarm {
             .rev()
             .map(|back| {
                 let start = newest_end.checked_sub(back * period_ms)?;
-                metrics.datapoint(
-                    &self.metric,
+                self.source.datapoint(
+                    metrics,
                     SimTime::from_millis(start),
                     period,
                     self.config.statistic(),
@@ -210,7 +257,13 @@ mod tests {
         .expect("valid")
         .with_statistic(Statistic::Sum)
         .with_treat_missing_data(TreatMissingData::NotBreaching);
-        SimAlarm::new("errors", errors(), config, delay, SimTime::ZERO)
+        SimAlarm::new(
+            "errors",
+            AlarmSource::Metric(errors()),
+            config,
+            delay,
+            SimTime::ZERO,
+        )
     }
 
     #[test]
@@ -283,5 +336,39 @@ mod tests {
             alarm(300, 1, 1, Duration::ZERO).every(),
             SimTime::from_secs(60)
         );
+    }
+
+    #[test]
+    fn the_error_rate_needs_enough_invocations() {
+        let invocations = MetricKey::new("AWS/Lambda", "Invocations", "FunctionName", "consumer");
+        let source = AlarmSource::ErrorRate {
+            errors: errors(),
+            invocations: invocations.clone(),
+            min_invocations: 10.0,
+        };
+        let mut metrics = Metrics::default();
+        let minute = Duration::from_mins(1);
+        let rate = |m: &Metrics, start| {
+            source.datapoint(m, SimTime::from_secs(start), minute, Statistic::Sum)
+        };
+        assert_eq!(rate(&metrics, 0), None, "no invocations, no datapoint");
+        for i in 0..5 {
+            metrics.put(&invocations, SimTime::from_secs(i), 1.0);
+            metrics.put(&errors(), SimTime::from_secs(i), 1.0);
+        }
+        assert_eq!(
+            rate(&metrics, 0),
+            Some(0.0),
+            "5 failures of 5 are below the minimum"
+        );
+        for i in 0..15 {
+            metrics.put(&invocations, SimTime::from_secs(60 + i), 1.0);
+            metrics.put(
+                &errors(),
+                SimTime::from_secs(60 + i),
+                if i < 3 { 1.0 } else { 0.0 },
+            );
+        }
+        assert_eq!(rate(&metrics, 60), Some(20.0));
     }
 }

@@ -28,6 +28,7 @@ pub mod params;
 pub mod poller;
 pub mod queue;
 pub mod time;
+pub mod world;
 
 pub use params::Profile;
 pub use time::SimTime;

@@ -1,0 +1,326 @@
+//! The simulated world: for each circuit a producer, a source queue with its DLQ, an overflow
+//! queue, the consumer and its downstream, and the circuit's alarms; one CloudWatch; and one
+//! clock that only moves forward, in fixed steps.
+//!
+//! The world knows nothing of breakers: it runs what AWS would run, and hands the alarm
+//! actions that CloudWatch sends (after the action's delivery delay) to whoever drives it
+//! ([`World::take_actions`]). Every message is, at every step, in exactly one place: queued
+//! (source or overflow, visible, hidden or delayed), held by a consumer lane, deleted after
+//! processing, in the DLQ, or expired ([`World::accounting`]).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use alarms::AlarmState;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::flood::schedule::Schedule;
+use crate::sim::cloudwatch::{MetricKey, Metrics, SimAlarm};
+use crate::sim::consumer::{Consumer, Spilled};
+use crate::sim::downstream::Downstream;
+use crate::sim::message::Msg;
+use crate::sim::params::Profile;
+use crate::sim::queue::SimQueue;
+use crate::sim::time::SimTime;
+
+/// One alarm action on its way to the controller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmAction {
+    /// The circuit whose alarm it is.
+    pub circuit: usize,
+    /// The alarm's index in the circuit.
+    pub alarm: usize,
+    /// The alarm's new state.
+    pub state: AlarmState,
+    /// When the alarm changed.
+    pub changed: SimTime,
+    /// When the action arrives.
+    pub arrives: SimTime,
+}
+
+/// Where every message of one circuit is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Accounting {
+    /// Sent by the producer.
+    pub sent: u64,
+    /// Processed successfully and deleted.
+    pub consumed: u64,
+    /// In the source queue's DLQ.
+    pub dead_lettered: u64,
+    /// Deleted by SQS after the retention period.
+    pub expired: u64,
+    /// In the source queue (any state), in the overflow queue, or held by the consumer.
+    pub still_queued: u64,
+    /// Successful processings beyond the first of a message.
+    pub duplicates: u64,
+}
+
+impl Accounting {
+    /// Messages in none of the places above: must be 0.
+    pub fn lost(&self) -> i64 {
+        let placed = self.consumed + self.dead_lettered + self.expired + self.still_queued;
+        i64::try_from(self.sent).unwrap_or(i64::MAX) - i64::try_from(placed).unwrap_or(i64::MAX)
+    }
+}
+
+/// The producer of one circuit: the flood's schedule, replayed in virtual time.
+#[derive(Debug)]
+pub struct Producer {
+    schedule: std::iter::Peekable<Schedule>,
+    start: SimTime,
+    sent: u64,
+}
+
+impl Producer {
+    /// Sends `schedule` from `start` on.
+    pub fn new(schedule: Schedule, start: SimTime) -> Self {
+        Self {
+            schedule: schedule.peekable(),
+            start,
+            sent: 0,
+        }
+    }
+
+    /// Messages sent so far.
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
+    fn send_until(&mut self, now: SimTime, queue: &mut SimQueue<Msg>) {
+        while let Some(&(seq, offset)) = self.schedule.peek() {
+            let at = self.start + offset;
+            if at > now {
+                break;
+            }
+            self.schedule.next();
+            queue.send(at, Msg::new(seq), Duration::ZERO);
+            self.sent += 1;
+        }
+    }
+}
+
+/// Which processing of which message happened, for duplicates.
+#[derive(Debug, Clone, Default)]
+struct Ledger {
+    processed: Vec<u8>,
+    distinct: u64,
+    total: u64,
+}
+
+impl Ledger {
+    fn record(&mut self, seq: u64) {
+        let index = usize::try_from(seq).unwrap_or(usize::MAX);
+        if self.processed.len() <= index {
+            self.processed.resize(index + 1, 0);
+        }
+        if self.processed[index] == 0 {
+            self.distinct += 1;
+        }
+        self.processed[index] = self.processed[index].saturating_add(1);
+        self.total += 1;
+    }
+}
+
+/// One circuit's part of the world.
+#[derive(Debug)]
+pub struct CircuitWorld {
+    /// The consumer function's name.
+    pub function: String,
+    /// The source queue.
+    pub source: SimQueue<Msg>,
+    /// The source's dead-letter queue (nothing consumes it).
+    pub dlq: Vec<Msg>,
+    /// The overflow queue (only a breaker uses it).
+    pub overflow: SimQueue<Msg>,
+    /// The consumer.
+    pub consumer: Consumer,
+    /// What the consumer calls.
+    pub downstream: Downstream,
+    /// The circuit's alarms.
+    pub alarms: Vec<SimAlarm>,
+    /// The mapping's tags (where a breaker keeps its state).
+    pub tags: BTreeMap<String, String>,
+    producer: Producer,
+    ledger: Ledger,
+    expired: u64,
+    depth_metric: MetricKey,
+}
+
+/// What a circuit's part of the world is made of.
+#[derive(Debug)]
+pub struct CircuitParts {
+    /// The consumer function's name.
+    pub function: String,
+    /// The source queue's name (the `QueueName` of its metrics).
+    pub queue_name: String,
+    /// The source queue.
+    pub source: SimQueue<Msg>,
+    /// The overflow queue.
+    pub overflow: SimQueue<Msg>,
+    /// The consumer.
+    pub consumer: Consumer,
+    /// What it calls.
+    pub downstream: Downstream,
+    /// What feeds the source.
+    pub producer: Producer,
+    /// The circuit's alarms.
+    pub alarms: Vec<SimAlarm>,
+}
+
+impl CircuitWorld {
+    /// A circuit made of `parts`.
+    pub fn new(parts: CircuitParts) -> Self {
+        Self {
+            depth_metric: MetricKey::new(
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                "QueueName",
+                &parts.queue_name,
+            ),
+            function: parts.function,
+            source: parts.source,
+            dlq: Vec::new(),
+            overflow: parts.overflow,
+            consumer: parts.consumer,
+            downstream: parts.downstream,
+            alarms: parts.alarms,
+            tags: BTreeMap::new(),
+            producer: parts.producer,
+            ledger: Ledger::default(),
+            expired: 0,
+        }
+    }
+
+    /// Where its messages are now.
+    pub fn accounting(&self) -> Accounting {
+        Accounting {
+            sent: self.producer.sent(),
+            consumed: self.consumer.counts().deleted,
+            dead_lettered: self.dlq.len() as u64,
+            expired: self.expired,
+            still_queued: (self.source.len() + self.overflow.len() + self.consumer.held()) as u64,
+            duplicates: self.ledger.total - self.ledger.distinct,
+        }
+    }
+
+    /// Counts a message the overflow queue expired (a breaker's own receives can expire
+    /// messages too).
+    pub fn note_expired(&mut self, count: u64) {
+        self.expired += count;
+    }
+
+    /// Puts dead-lettered messages in the DLQ (a breaker's receives can dead-letter too).
+    pub fn note_dead_lettered(&mut self, messages: Vec<Msg>) {
+        self.dlq.extend(messages);
+    }
+}
+
+/// The whole world.
+#[derive(Debug)]
+pub struct World {
+    /// The parameter profile.
+    pub profile: Profile,
+    /// CloudWatch's metrics.
+    pub metrics: Metrics,
+    /// The circuits.
+    pub circuits: Vec<CircuitWorld>,
+    /// How long an alarm action takes to reach its Lambda function.
+    pub action_delay: Duration,
+    now: SimTime,
+    step: Duration,
+    rng: ChaCha8Rng,
+    actions: Vec<AlarmAction>,
+    next_queue_metrics: SimTime,
+}
+
+impl World {
+    /// A world of `circuits` at time zero, advancing in `step`s, seeded with `seed`.
+    pub fn new(profile: Profile, circuits: Vec<CircuitWorld>, step: Duration, seed: u64) -> Self {
+        Self {
+            profile,
+            metrics: Metrics::default(),
+            circuits,
+            action_delay: Duration::from_millis(500),
+            now: SimTime::ZERO,
+            step,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            actions: Vec::new(),
+            next_queue_metrics: SimTime::ZERO,
+        }
+    }
+
+    /// The current time.
+    pub fn now(&self) -> SimTime {
+        self.now
+    }
+
+    /// Runs every step up to `until`.
+    pub fn run_until(&mut self, until: SimTime) {
+        while self.now < until {
+            let next = (self.now + self.step).min(until);
+            self.step_to(next);
+        }
+    }
+
+    /// Alarm actions that have arrived by now, oldest first.
+    pub fn take_actions(&mut self) -> Vec<AlarmAction> {
+        let now = self.now;
+        let (due, later): (Vec<_>, Vec<_>) = self.actions.drain(..).partition(|a| a.arrives <= now);
+        self.actions = later;
+        due
+    }
+
+    /// Where the messages of every circuit are.
+    pub fn accounting(&self) -> Vec<Accounting> {
+        self.circuits.iter().map(CircuitWorld::accounting).collect()
+    }
+
+    fn step_to(&mut self, now: SimTime) {
+        self.now = now;
+        let queue_metrics = now >= self.next_queue_metrics;
+        if queue_metrics {
+            // SQS sends its metrics once a minute (SQS Developer Guide, "Available
+            // CloudWatch metrics for Amazon SQS").
+            self.next_queue_metrics = now + Duration::from_mins(1);
+        }
+        for (index, circuit) in self.circuits.iter_mut().enumerate() {
+            circuit.producer.send_until(now, &mut circuit.source);
+            let mut spilled = Spilled::default();
+            let ledger = &mut circuit.ledger;
+            circuit.consumer.step(
+                now,
+                &mut circuit.source,
+                &mut circuit.downstream,
+                &mut self.metrics,
+                &mut self.rng,
+                &mut |message, _| ledger.record(message.seq),
+                &mut spilled,
+            );
+            circuit.dlq.extend(spilled.dead_lettered);
+            circuit.expired += spilled.expired.len() as u64;
+            if queue_metrics {
+                let depth = circuit.source.depth(now);
+                #[allow(clippy::cast_precision_loss)] // depths stay far below 2^52
+                self.metrics
+                    .put(&circuit.depth_metric, now, depth.visible as f64);
+            }
+            for (alarm_index, alarm) in circuit.alarms.iter_mut().enumerate() {
+                for (changed, state) in alarm.evaluate_until(now, &self.metrics) {
+                    // The circuit's alarms have ALARM and OK actions, as the infra modules
+                    // create them; INSUFFICIENT_DATA has none.
+                    if state == AlarmState::InsufficientData {
+                        continue;
+                    }
+                    self.actions.push(AlarmAction {
+                        circuit: index,
+                        alarm: alarm_index,
+                        state,
+                        changed,
+                        arrives: changed + self.action_delay,
+                    });
+                }
+            }
+        }
+    }
+}
