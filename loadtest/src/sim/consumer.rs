@@ -169,6 +169,19 @@ impl Consumer {
             .sum()
     }
 
+    /// The messages the consumer holds.
+    pub fn held_messages(&self) -> impl Iterator<Item = &Msg> {
+        self.lanes
+            .iter()
+            .flat_map(|lane| match lane {
+                Lane::Idle => [].iter(),
+                Lane::Throttled { batch, .. } | Lane::Running { batch, .. } => {
+                    batch.messages.iter()
+                }
+            })
+            .map(|d| &d.payload)
+    }
+
     fn limit(&self) -> u32 {
         self.reserved.unwrap_or(self.settings.unreserved)
     }

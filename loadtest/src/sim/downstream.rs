@@ -34,24 +34,9 @@ pub enum FaultKind {
     /// Every call takes this much longer.
     Latency {
         /// The added latency.
-        #[serde(with = "serde_millis")]
+        #[serde(with = "crate::units::duration")]
         added: Duration,
     },
-}
-
-/// Milliseconds as a plain number in scenarios.
-mod serde_millis {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
-    }
 }
 
 /// A fault during `[start, end)`.

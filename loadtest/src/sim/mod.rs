@@ -24,9 +24,13 @@ pub mod consumer;
 pub mod downstream;
 pub mod mapping;
 pub mod message;
+pub mod names;
 pub mod params;
 pub mod poller;
+pub mod ports;
 pub mod queue;
+pub mod run;
+pub mod scenario;
 pub mod time;
 pub mod world;
 

@@ -11,6 +11,7 @@
 //! | `receive_interval` | 0 s | 1 s | AWS: long polling returns as soon as messages are available (SQS Developer Guide, "Amazon SQS short and long polling"); LocalStack: measured, its poller takes one batch per second |
 //! | `retention` | 4 days | 4 days | SQS API reference, `SetQueueAttributes` `MessageRetentionPeriod`: default 345,600 s |
 //! | `max_concurrency_bounds` | 2 to 1000 | 2 to 1000 | Lambda API reference, `ScalingConfig.MaximumConcurrency`: minimum 2, maximum 1000 |
+//! | `mapping_update_delay` | 10 s | 2 s | How long an `UpdateEventSourceMapping` takes to take effect (`Enabling`, `Disabling`, `Updating` meanwhile). Not documented by AWS: this model's assumption; LocalStack: measured on the local drill |
 //! | `service_metric_delay` | 60 s | 0 s | How long after its period ends an `AWS/Lambda` or `AWS/SQS` datapoint reaches alarms. AWS documents the 1-minute interval ("Lambda sends metric data to CloudWatch in 1-minute intervals", Lambda Developer Guide, "Using CloudWatch metrics with Lambda") but not the delay; 60 s is this model's assumption. LocalStack: measured, none |
 //! | `custom_metric_delay` | 5 s | 0 s | The same for high-resolution custom metrics put by a function: "a few seconds" (not documented as a figure); LocalStack: measured, none |
 
@@ -35,6 +36,8 @@ pub struct Profile {
     pub retention: Duration,
     /// The range `MaximumConcurrency` must lie in.
     pub max_concurrency_bounds: (u32, u32),
+    /// How long an update of a mapping takes to take effect.
+    pub mapping_update_delay: Duration,
     /// How long after its period ends an AWS service metric's datapoint reaches alarms.
     pub service_metric_delay: Duration,
     /// How long after its period ends a custom metric's datapoint reaches alarms.
@@ -53,6 +56,7 @@ impl Profile {
             receive_interval: Duration::ZERO,
             retention: Duration::from_hours(96), // 345,600 s
             max_concurrency_bounds: (2, 1000),
+            mapping_update_delay: Duration::from_secs(10),
             service_metric_delay: Duration::from_mins(1),
             custom_metric_delay: Duration::from_secs(5),
         }
@@ -67,6 +71,7 @@ impl Profile {
             max_batches: 1,
             idle_batches: 1,
             receive_interval: Duration::from_secs(1),
+            mapping_update_delay: Duration::from_secs(2),
             service_metric_delay: Duration::ZERO,
             custom_metric_delay: Duration::ZERO,
             ..Self::aws()

@@ -37,6 +37,22 @@ pub struct Receipt {
     receive: u32,
 }
 
+impl Receipt {
+    /// The receipt as a `ReceiptHandle` string.
+    pub fn handle(self) -> String {
+        format!("{}:{}", self.key, self.receive)
+    }
+
+    /// Reads a `ReceiptHandle` string made by [`Receipt::handle`].
+    pub fn parse(handle: &str) -> Option<Self> {
+        let (key, receive) = handle.split_once(':')?;
+        Some(Self {
+            key: key.parse().ok()?,
+            receive: receive.parse().ok()?,
+        })
+    }
+}
+
 /// One message handed out by [`SimQueue::receive`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery<T> {
@@ -137,6 +153,11 @@ impl<T> SimQueue<T> {
         self.entries.len()
     }
 
+    /// Every message in the queue, in no particular order.
+    pub fn payloads(&self) -> impl Iterator<Item = &T> {
+        self.entries.values().map(|e| &e.payload)
+    }
+
     /// Whether the queue holds no message at all.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
@@ -182,6 +203,20 @@ impl<T> SimQueue<T> {
     where
         T: Clone,
     {
+        self.receive_hidden_for(now, max, self.settings.visibility_timeout)
+    }
+
+    /// Receives up to `max` messages at `now`, hiding them for `visibility` (a
+    /// `ReceiveMessage` with its own `VisibilityTimeout`).
+    pub fn receive_hidden_for(
+        &mut self,
+        now: SimTime,
+        max: usize,
+        visibility: Duration,
+    ) -> Received<T>
+    where
+        T: Clone,
+    {
         self.advance(now);
         let mut out = Received::default();
         while out.delivered.len() < max {
@@ -208,7 +243,7 @@ impl<T> SimQueue<T> {
                 continue;
             }
             entry.receive_count += 1;
-            let until = now + self.settings.visibility_timeout;
+            let until = now + visibility;
             entry.place = Place::InFlight { until };
             self.in_flight.push(Reverse((until, key)));
             self.in_flight_count += 1;
@@ -333,6 +368,17 @@ mod tests {
         assert!(sixth.delivered.is_empty());
         assert_eq!(sixth.dead_lettered, vec![1]);
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn receipts_round_trip_as_handles() {
+        let receipt = Receipt {
+            key: 12,
+            receive: 3,
+        };
+        assert_eq!(Receipt::parse(&receipt.handle()), Some(receipt));
+        assert_eq!(Receipt::parse("12"), None);
+        assert_eq!(Receipt::parse("a:b"), None);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::sim::cloudwatch::{MetricKey, Metrics, SimAlarm};
 use crate::sim::consumer::{Consumer, Spilled};
 use crate::sim::downstream::Downstream;
 use crate::sim::message::Msg;
+use crate::sim::names::Names;
 use crate::sim::params::Profile;
 use crate::sim::queue::SimQueue;
 use crate::sim::time::SimTime;
@@ -39,29 +40,26 @@ pub struct AlarmAction {
     pub arrives: SimTime,
 }
 
-/// Where every message of one circuit is.
+/// Where every message of one circuit is, each counted once, in the first of these places it
+/// is found: consumed, still queued, dead-lettered, expired. A message can be in more than
+/// one (processed but its batch failed, so it is also still queued; moved to overflow while
+/// its original was not yet deleted): duplicates are counted apart.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Accounting {
     /// Sent by the producer.
     pub sent: u64,
-    /// Processed successfully and deleted.
+    /// Processed successfully at least once.
     pub consumed: u64,
+    /// In the source queue (any state), in the overflow queue, or held by the consumer.
+    pub still_queued: u64,
     /// In the source queue's DLQ.
     pub dead_lettered: u64,
     /// Deleted by SQS after the retention period.
     pub expired: u64,
-    /// In the source queue (any state), in the overflow queue, or held by the consumer.
-    pub still_queued: u64,
     /// Successful processings beyond the first of a message.
     pub duplicates: u64,
-}
-
-impl Accounting {
-    /// Messages in none of the places above: must be 0.
-    pub fn lost(&self) -> i64 {
-        let placed = self.consumed + self.dead_lettered + self.expired + self.still_queued;
-        i64::try_from(self.sent).unwrap_or(i64::MAX) - i64::try_from(placed).unwrap_or(i64::MAX)
-    }
+    /// Sent, and in none of the places above: must be 0.
+    pub lost: u64,
 }
 
 /// The producer of one circuit: the flood's schedule, replayed in virtual time.
@@ -125,8 +123,8 @@ impl Ledger {
 /// One circuit's part of the world.
 #[derive(Debug)]
 pub struct CircuitWorld {
-    /// The consumer function's name.
-    pub function: String,
+    /// The resources' names.
+    pub names: Names,
     /// The source queue.
     pub source: SimQueue<Msg>,
     /// The source's dead-letter queue (nothing consumes it).
@@ -143,17 +141,15 @@ pub struct CircuitWorld {
     pub tags: BTreeMap<String, String>,
     producer: Producer,
     ledger: Ledger,
-    expired: u64,
+    expired: Vec<u64>,
     depth_metric: MetricKey,
 }
 
 /// What a circuit's part of the world is made of.
 #[derive(Debug)]
 pub struct CircuitParts {
-    /// The consumer function's name.
-    pub function: String,
-    /// The source queue's name (the `QueueName` of its metrics).
-    pub queue_name: String,
+    /// The resources' names.
+    pub names: Names,
     /// The source queue.
     pub source: SimQueue<Msg>,
     /// The overflow queue.
@@ -176,9 +172,9 @@ impl CircuitWorld {
                 "AWS/SQS",
                 "ApproximateNumberOfMessagesVisible",
                 "QueueName",
-                &parts.queue_name,
+                &parts.names.source,
             ),
-            function: parts.function,
+            names: parts.names,
             source: parts.source,
             dlq: Vec::new(),
             overflow: parts.overflow,
@@ -188,31 +184,113 @@ impl CircuitWorld {
             tags: BTreeMap::new(),
             producer: parts.producer,
             ledger: Ledger::default(),
-            expired: 0,
+            expired: Vec::new(),
         }
     }
 
     /// Where its messages are now.
     pub fn accounting(&self) -> Accounting {
-        Accounting {
-            sent: self.producer.sent(),
-            consumed: self.consumer.counts().deleted,
-            dead_lettered: self.dlq.len() as u64,
-            expired: self.expired,
-            still_queued: (self.source.len() + self.overflow.len() + self.consumer.held()) as u64,
-            duplicates: self.ledger.total - self.ledger.distinct,
+        const CONSUMED: u8 = 1;
+        const QUEUED: u8 = 2;
+        const DEAD: u8 = 4;
+        const EXPIRED: u8 = 8;
+        let sent = self.producer.sent();
+        let mut places = vec![0u8; usize::try_from(sent).unwrap_or(usize::MAX)];
+        let mut mark = |seq: u64, place: u8| {
+            if let Some(slot) = usize::try_from(seq).ok().and_then(|i| places.get_mut(i)) {
+                *slot |= place;
+            }
+        };
+        for (seq, &count) in self.ledger.processed.iter().enumerate() {
+            if count > 0 {
+                mark(seq as u64, CONSUMED);
+            }
         }
+        self.source
+            .payloads()
+            .chain(self.overflow.payloads())
+            .chain(self.consumer.held_messages())
+            .for_each(|m| mark(m.seq, QUEUED));
+        self.dlq.iter().for_each(|m| mark(m.seq, DEAD));
+        self.expired.iter().for_each(|&seq| mark(seq, EXPIRED));
+        let mut a = Accounting {
+            sent,
+            duplicates: self.ledger.total - self.ledger.distinct,
+            ..Accounting::default()
+        };
+        for place in places {
+            match place {
+                0 => a.lost += 1,
+                p if p & CONSUMED != 0 => a.consumed += 1,
+                p if p & QUEUED != 0 => a.still_queued += 1,
+                p if p & DEAD != 0 => a.dead_lettered += 1,
+                _ => a.expired += 1,
+            }
+        }
+        a
     }
 
-    /// Counts a message the overflow queue expired (a breaker's own receives can expire
-    /// messages too).
-    pub fn note_expired(&mut self, count: u64) {
-        self.expired += count;
+    /// Counts messages SQS expired on a breaker's receive.
+    pub fn note_expired(&mut self, messages: &[Msg]) {
+        self.expired.extend(messages.iter().map(|m| m.seq));
     }
 
     /// Puts dead-lettered messages in the DLQ (a breaker's receives can dead-letter too).
     pub fn note_dead_lettered(&mut self, messages: Vec<Msg>) {
         self.dlq.extend(messages);
+    }
+}
+
+/// Which queue of a circuit a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueRole {
+    /// The source queue.
+    Source,
+    /// Its dead-letter queue.
+    Dlq,
+    /// The overflow queue.
+    Overflow,
+}
+
+/// The Lambda control plane's request budget: a token bucket of `rate` requests per second
+/// (Lambda quotas: 15 control-plane requests per second per account and Region, shared by
+/// every caller), holding at most one second's worth.
+#[derive(Debug, Clone)]
+pub struct ControlPlane {
+    rate: f64,
+    tokens: f64,
+    last: SimTime,
+    /// Requests made.
+    pub calls: u64,
+    /// Requests refused with `TooManyRequestsException`.
+    pub throttled: u64,
+}
+
+impl ControlPlane {
+    /// A full bucket of `rate` requests per second.
+    pub fn new(rate: f64) -> Self {
+        Self {
+            rate,
+            tokens: rate,
+            last: SimTime::ZERO,
+            calls: 0,
+            throttled: 0,
+        }
+    }
+
+    /// Takes one request at `now`; `false` when it is throttled.
+    pub fn admit(&mut self, now: SimTime) -> bool {
+        let elapsed = now.since(self.last).as_secs_f64();
+        self.last = self.last.max(now);
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.rate);
+        self.calls += 1;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            self.throttled += 1;
+            false
+        }
     }
 }
 
@@ -227,6 +305,10 @@ pub struct World {
     pub circuits: Vec<CircuitWorld>,
     /// How long an alarm action takes to reach its Lambda function.
     pub action_delay: Duration,
+    /// How long one AWS API call takes.
+    pub api_latency: Duration,
+    /// The Lambda control plane's budget.
+    pub control_plane: ControlPlane,
     now: SimTime,
     step: Duration,
     rng: ChaCha8Rng,
@@ -242,6 +324,8 @@ impl World {
             metrics: Metrics::default(),
             circuits,
             action_delay: Duration::from_millis(500),
+            api_latency: Duration::from_millis(20),
+            control_plane: ControlPlane::new(15.0),
             now: SimTime::ZERO,
             step,
             rng: ChaCha8Rng::seed_from_u64(seed),
@@ -271,6 +355,43 @@ impl World {
         due
     }
 
+    /// The circuit whose mapping has `uuid`.
+    pub fn circuit_by_uuid(&self, uuid: &str) -> Option<usize> {
+        self.circuits.iter().position(|c| c.names.uuid == uuid)
+    }
+
+    /// The circuit whose mapping's ARN is `arn`.
+    pub fn circuit_by_mapping_arn(&self, arn: &str) -> Option<usize> {
+        self.circuits
+            .iter()
+            .position(|c| c.names.mapping_arn() == arn)
+    }
+
+    /// The circuit whose consumer is `function` (a name or an ARN).
+    pub fn circuit_by_function(&self, function: &str) -> Option<usize> {
+        // `name`, `name:qualifier` or `arn:…:function:name[:qualifier]`.
+        let name = function
+            .split(":function:")
+            .last()
+            .and_then(|rest| rest.split(':').next())
+            .unwrap_or(function);
+        self.circuits.iter().position(|c| c.names.function == name)
+    }
+
+    /// The circuit and role of the queue at `url`.
+    pub fn queue_by_url(&self, url: &str) -> Option<(usize, QueueRole)> {
+        self.circuits.iter().enumerate().find_map(|(i, c)| {
+            [
+                (&c.names.source, QueueRole::Source),
+                (&c.names.dlq, QueueRole::Dlq),
+                (&c.names.overflow, QueueRole::Overflow),
+            ]
+            .into_iter()
+            .find(|(name, _)| Names::queue_url(name) == url)
+            .map(|(_, role)| (i, role))
+        })
+    }
+
     /// Where the messages of every circuit are.
     pub fn accounting(&self) -> Vec<Accounting> {
         self.circuits.iter().map(CircuitWorld::accounting).collect()
@@ -298,7 +419,7 @@ impl World {
                 &mut spilled,
             );
             circuit.dlq.extend(spilled.dead_lettered);
-            circuit.expired += spilled.expired.len() as u64;
+            circuit.note_expired(&spilled.expired);
             if queue_metrics {
                 let depth = circuit.source.depth(now);
                 #[allow(clippy::cast_precision_loss)] // depths stay far below 2^52

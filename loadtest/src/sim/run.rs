@@ -1,0 +1,443 @@
+//! Running a scenario under one strategy, and what came out of it.
+//!
+//! The strategies, side by side on the same seeded world:
+//! - `none`: nothing protects the consumer.
+//! - `reserved-only`: a fixed reserved concurrency on the consumer (the common practice).
+//! - `toggle`: disables the mapping on the errors alarm's ALARM and enables it on OK, as the
+//!   public ESM breaker samples do; a refused update is retried like an asynchronous Lambda
+//!   invocation, twice, a minute and then two minutes later (Lambda Developer Guide,
+//!   "Error handling and automatic retries in Lambda").
+//! - `floodgate`: the shipped controller (`floodgate_core::Controller`) over the world's
+//!   ports, invoked with the real alarm-action payloads and a tick every minute (EventBridge
+//!   Scheduler's shortest rate).
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use alarms::AlarmState;
+use floodgate_core::{Controller, ControllerConfig};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::sim::names::{ACCOUNT, Names, REGION};
+use crate::sim::params::Profile;
+use crate::sim::ports::{SimPorts, wall};
+use crate::sim::scenario::Scenario;
+use crate::sim::time::SimTime;
+use crate::sim::world::{AlarmAction, World};
+
+/// The strategies, in report order.
+pub const STRATEGIES: [&str; 4] = ["none", "reserved-only", "toggle", "floodgate"];
+
+/// How often the world is sampled for the report.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+/// How often the controller is ticked.
+const TICK_EVERY: Duration = Duration::from_mins(1);
+
+/// What one strategy did in one scenario (all circuits together).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StrategyResult {
+    /// The strategy.
+    pub strategy: String,
+    /// Messages sent.
+    pub sent: u64,
+    /// Messages processed successfully.
+    pub consumed: u64,
+    /// Messages in the DLQs.
+    pub dead_lettered: u64,
+    /// Messages SQS deleted after the retention period.
+    pub expired: u64,
+    /// Messages in none of the other places: must be 0.
+    pub lost: u64,
+    /// Successful processings beyond the first of a message.
+    pub duplicates: u64,
+    /// Messages still in a source or overflow queue, or held by a consumer, at the end.
+    pub still_queued: u64,
+    /// Most messages an overflow queue held at once.
+    pub overflow_peak: u64,
+    /// Fault start → the first moment every failing consumer stopped taking new batches or
+    /// was held at the probe level; `None` if never.
+    pub time_to_protect_s: Option<f64>,
+    /// Fault end → back to normal (mapping enabled at its configured concurrency, reserved
+    /// concurrency as deployed) and backlog back to its level at the fault's start; `None` if
+    /// never.
+    pub time_to_recover_s: Option<f64>,
+    /// Downstream calls that failed.
+    pub downstream_failed_calls: u64,
+    /// Seconds the downstream was asked for more than its capacity.
+    pub downstream_overload_s: u64,
+    /// Invokes of the consumers refused for lack of concurrency.
+    pub throttled_invocations: u64,
+    /// Lambda control-plane requests made.
+    pub control_plane_calls: u64,
+    /// Mapping updates accepted.
+    pub transitions: u64,
+    /// The state at the end (`floodgate`: the circuit phase; others: the mapping's).
+    pub final_state: String,
+}
+
+/// Runs `scenario` under `strategy` with `profile`.
+///
+/// # Errors
+/// [`Error::Invalid`] for an unknown strategy or a configuration the controller refuses.
+pub fn run(scenario: &Scenario, profile: &Profile, strategy: &str) -> Result<StrategyResult> {
+    let reserved =
+        (strategy == "reserved-only").then_some(scenario.strategies.reserved_concurrency);
+    let world = Arc::new(Mutex::new(scenario.world(profile, reserved)?));
+    let mut driver = match strategy {
+        "none" | "reserved-only" => Driver::Passive,
+        "toggle" => Driver::Toggle {
+            retries: Vec::new(),
+        },
+        "floodgate" => Driver::floodgate(scenario, &world)?,
+        other => {
+            return Err(Error::invalid(
+                "strategy",
+                format!("{other:?} is not one of {}", STRATEGIES.join(", ")),
+            ));
+        }
+    };
+    let end = SimTime::ZERO + scenario.duration;
+    let mut observer = Observer::new(scenario);
+    let mut next_tick = SimTime::ZERO + TICK_EVERY;
+    loop {
+        let now = lock(&world).now();
+        if now >= end {
+            break;
+        }
+        let target = (now + SAMPLE_EVERY).min(end).min(next_tick.max(now));
+        let actions = {
+            let mut w = lock(&world);
+            w.run_until(target);
+            observer.sample(&mut w);
+            w.take_actions()
+        };
+        for action in actions {
+            driver.on_alarm(scenario, &world, &action);
+        }
+        let now = lock(&world).now();
+        if now >= next_tick {
+            driver.on_tick(&world);
+            next_tick = next_tick + TICK_EVERY;
+        }
+    }
+    let w = lock(&world);
+    Ok(observer.result(strategy, &w, driver.final_state(&w)))
+}
+
+fn lock(world: &Arc<Mutex<World>>) -> std::sync::MutexGuard<'_, World> {
+    world.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What drives the mapping besides AWS itself.
+enum Driver {
+    /// Nothing does.
+    Passive,
+    /// The toggle, with its pending retries: (when, circuit, enable).
+    Toggle {
+        retries: Vec<(SimTime, usize, bool, u32)>,
+    },
+    /// The real controller.
+    Floodgate {
+        controller: Box<Controller<SimPorts>>,
+        runtime: tokio::runtime::Runtime,
+    },
+}
+
+impl Driver {
+    fn floodgate(scenario: &Scenario, world: &Arc<Mutex<World>>) -> Result<Self> {
+        let config = ControllerConfig::from_json(&scenario.controller_config().to_string())
+            .map_err(|e| Error::invalid("floodgate", e.to_string()))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| Error::invalid("runtime", e.to_string()))?;
+        let controller = Controller::new(config, SimPorts::new(Arc::clone(world)));
+        let driver = Self::Floodgate {
+            controller: Box::new(controller),
+            runtime,
+        };
+        // The first tick adopts the mappings, as after a deployment.
+        driver.invoke(world, &json!({"floodgate": "tick"}));
+        Ok(driver)
+    }
+
+    fn invoke(&self, world: &Arc<Mutex<World>>, event: &Value) {
+        if let Self::Floodgate {
+            controller,
+            runtime,
+        } = self
+        {
+            let now = wall(lock(world).now());
+            let body = event.to_string();
+            // A failed invocation is what it is on AWS: logged, and the next tick repairs.
+            let _ = runtime.block_on(controller.handle(body.as_bytes(), now));
+        }
+    }
+
+    fn on_alarm(&mut self, scenario: &Scenario, world: &Arc<Mutex<World>>, action: &AlarmAction) {
+        match self {
+            Self::Passive => {}
+            Self::Toggle { retries } => {
+                let errors = scenario.alarm_name(action.circuit, "errors");
+                let mut w = lock(world);
+                if w.circuits[action.circuit].alarms[action.alarm].name != errors {
+                    return;
+                }
+                let enable = action.state == AlarmState::Ok;
+                if !toggle(&mut w, action.circuit, enable) {
+                    let at = w.now() + Duration::from_mins(1);
+                    retries.push((at, action.circuit, enable, 1));
+                }
+            }
+            Self::Floodgate { .. } => {
+                let event = {
+                    let w = lock(world);
+                    alarm_event(&w, action)
+                };
+                self.invoke(world, &event);
+            }
+        }
+    }
+
+    fn on_tick(&mut self, world: &Arc<Mutex<World>>) {
+        match self {
+            Self::Passive => {}
+            Self::Toggle { retries } => {
+                let mut w = lock(world);
+                let now = w.now();
+                let due: Vec<_> = retries.iter().copied().filter(|r| r.0 <= now).collect();
+                retries.retain(|r| r.0 > now);
+                for (_, circuit, enable, attempt) in due {
+                    if !toggle(&mut w, circuit, enable) && attempt < 2 {
+                        retries.push((now + Duration::from_mins(2), circuit, enable, attempt + 1));
+                    }
+                }
+            }
+            Self::Floodgate { .. } => self.invoke(world, &json!({"floodgate": "tick"})),
+        }
+    }
+
+    fn final_state(&self, world: &World) -> String {
+        match self {
+            Self::Floodgate { .. } => world
+                .circuits
+                .first()
+                .and_then(|c| c.tags.get("floodgate:state").cloned())
+                .unwrap_or_else(|| "unknown".to_owned()),
+            _ => world.circuits.first().map_or_else(String::new, |c| {
+                let mut mapping = c.consumer.mapping.clone();
+                mapping.state(world.now()).to_string()
+            }),
+        }
+    }
+}
+
+/// The toggle's one call: `UpdateEventSourceMapping Enabled=…` through the control plane;
+/// `false` when it was refused.
+fn toggle(world: &mut World, circuit: usize, enable: bool) -> bool {
+    let now = world.now();
+    if !world.control_plane.admit(now) {
+        return false;
+    }
+    world.circuits[circuit]
+        .consumer
+        .mapping
+        .update(now, Some(enable), None)
+        .is_ok()
+}
+
+/// The payload CloudWatch sends a Lambda alarm action (CloudWatch User Guide, "Lambda alarm
+/// actions"), for `action`.
+fn alarm_event(world: &World, action: &AlarmAction) -> Value {
+    let alarm = &world.circuits[action.circuit].alarms[action.alarm];
+    let time = wall(action.changed)
+        .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
+        .to_string();
+    let previous = match action.state {
+        AlarmState::Alarm => "OK",
+        _ => "ALARM",
+    };
+    json!({
+        "source": "aws.cloudwatch",
+        "alarmArn": Names::alarm_arn(&alarm.name),
+        "accountId": ACCOUNT,
+        "time": time,
+        "region": REGION,
+        "alarmData": {
+            "alarmName": alarm.name,
+            "state": {"value": action.state.as_str(), "reason": "simulated", "timestamp": time},
+            "previousState": {"value": previous, "reason": "simulated", "timestamp": time},
+            "configuration": {"metrics": []},
+        }
+    })
+}
+
+/// Follows the world for the report.
+struct Observer {
+    fault_start: Option<SimTime>,
+    fault_end: Option<SimTime>,
+    probe: u32,
+    configured_max: Option<u32>,
+    deployed_reserved: Option<u32>,
+    backlog_at_fault: Option<u64>,
+    protected_at: Option<SimTime>,
+    recovered_at: Option<SimTime>,
+    overflow_peak: u64,
+}
+
+impl Observer {
+    fn new(scenario: &Scenario) -> Self {
+        let fault_start = scenario.downstream.faults.iter().map(|f| f.start).min();
+        let fault_end = scenario
+            .downstream
+            .faults
+            .iter()
+            .map(|f| f.start + f.length)
+            .max();
+        Self {
+            fault_start: fault_start.map(|d| SimTime::ZERO + d),
+            fault_end: fault_end.map(|d| SimTime::ZERO + d),
+            probe: 2,
+            configured_max: scenario.consumer.maximum_concurrency,
+            deployed_reserved: scenario.consumer.reserved_concurrency,
+            backlog_at_fault: None,
+            protected_at: None,
+            recovered_at: None,
+            overflow_peak: 0,
+        }
+    }
+
+    fn sample(&mut self, world: &mut World) {
+        let now = world.now();
+        let mut backlog = 0;
+        let mut all_protected = true;
+        let mut all_normal = true;
+        for c in &mut world.circuits {
+            let depth = c.source.depth(now);
+            backlog += depth.visible;
+            let overflow = c.overflow.len() as u64;
+            self.overflow_peak = self.overflow_peak.max(overflow);
+            let polls = c.consumer.mapping.polls(now);
+            let limit = [
+                c.consumer.mapping.maximum_concurrency(),
+                c.consumer.reserved,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            all_protected &= !polls || limit.is_some_and(|l| l <= self.probe);
+            all_normal &= polls
+                && c.consumer.mapping.maximum_concurrency() == self.configured_max
+                && overflow == 0;
+        }
+        if let Some(start) = self.fault_start
+            && now >= start
+        {
+            self.backlog_at_fault.get_or_insert(backlog);
+            if all_protected && self.protected_at.is_none() {
+                self.protected_at = Some(now);
+            }
+        }
+        if let Some(end) = self.fault_end
+            && now >= end
+            && self.recovered_at.is_none()
+            && all_normal
+            && backlog <= self.backlog_at_fault.unwrap_or(0)
+        {
+            self.recovered_at = Some(now);
+        }
+        let _ = self.deployed_reserved;
+    }
+
+    fn result(&self, strategy: &str, world: &World, final_state: String) -> StrategyResult {
+        let mut r = StrategyResult {
+            strategy: strategy.to_owned(),
+            sent: 0,
+            consumed: 0,
+            dead_lettered: 0,
+            expired: 0,
+            lost: 0,
+            duplicates: 0,
+            still_queued: 0,
+            overflow_peak: self.overflow_peak,
+            time_to_protect_s: self
+                .fault_start
+                .zip(self.protected_at)
+                .map(|(start, at)| at.since(start).as_secs_f64()),
+            time_to_recover_s: self
+                .fault_end
+                .zip(self.recovered_at)
+                .map(|(end, at)| at.since(end).as_secs_f64()),
+            downstream_failed_calls: 0,
+            downstream_overload_s: 0,
+            throttled_invocations: 0,
+            control_plane_calls: world.control_plane.calls,
+            transitions: 0,
+            final_state,
+        };
+        for (c, a) in world.circuits.iter().zip(world.accounting()) {
+            r.sent += a.sent;
+            r.consumed += a.consumed;
+            r.dead_lettered += a.dead_lettered;
+            r.expired += a.expired;
+            r.lost += a.lost;
+            r.duplicates += a.duplicates;
+            r.still_queued += a.still_queued;
+            r.downstream_failed_calls += c.downstream.failed_calls();
+            r.downstream_overload_s += c.downstream.overloaded_seconds();
+            r.throttled_invocations += c.consumer.counts().throttles;
+            r.transitions += c.consumer.mapping.updates();
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    const OUTAGE: &str = r#"
+        name = "outage"
+        duration = "40m"
+        load = { kind = "constant", rate = 20 }
+        load_for = "30m"
+        consumer = { maximum_concurrency = 20 }
+        [downstream]
+        capacity_per_sec = 200
+        latency = "20ms"
+        [[downstream.faults]]
+        start = "5m"
+        for = "10m"
+        fault = { kind = "outage" }
+        [floodgate]
+        levels = { max = 20, safe = 5 }
+    "#;
+
+    #[test]
+    fn every_strategy_loses_nothing_and_floodgate_protects() {
+        let scenario = Scenario::from_toml(OUTAGE, Path::new("outage.toml")).expect("valid");
+        let profile = Profile::aws();
+        let none = run(&scenario, &profile, "none").expect("runs");
+        let floodgate = run(&scenario, &profile, "floodgate").expect("runs");
+        for r in [&none, &floodgate] {
+            assert_eq!(r.lost, 0, "{r:#?}");
+            assert_eq!(r.sent, 36_000, "{r:#?}");
+        }
+        assert!(
+            none.dead_lettered > 0,
+            "an outage with nothing in front burns the DLQ: {none:#?}"
+        );
+        assert!(none.time_to_protect_s.is_none());
+        assert!(
+            floodgate.time_to_protect_s.is_some(),
+            "the controller opened the circuit: {floodgate:#?}"
+        );
+        assert!(
+            floodgate.dead_lettered < none.dead_lettered,
+            "{floodgate:#?}"
+        );
+    }
+}

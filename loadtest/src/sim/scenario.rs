@@ -1,0 +1,505 @@
+//! Scenarios: what a simulation runs (TOML, documented field by field in
+//! `loadtest/README.md`), and the world and controller configuration built from one.
+
+use std::path::Path;
+use std::time::Duration;
+
+use alarms::eval::{AlarmConfig, ComparisonOperator, Statistic, TreatMissingData};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::flood::schedule::{Limit, Schedule};
+use crate::rates::RateProfile;
+use crate::sim::cloudwatch::{AlarmSource, MetricKey, SimAlarm};
+use crate::sim::consumer::{Consumer, FunctionSettings};
+use crate::sim::downstream::{Downstream, FaultKind, FaultWindow};
+use crate::sim::mapping::SimMapping;
+use crate::sim::names::{ACCOUNT, Names, REGION};
+use crate::sim::params::Profile;
+use crate::sim::queue::{QueueSettings, SimQueue};
+use crate::sim::time::SimTime;
+use crate::sim::world::{CircuitParts, CircuitWorld, Producer, World};
+
+/// One scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Its name.
+    pub name: String,
+    /// What it shows.
+    #[serde(default)]
+    pub description: String,
+    /// How long it runs (the load may end earlier).
+    #[serde(with = "crate::units::duration")]
+    pub duration: Duration,
+    /// The seed of every random draw.
+    #[serde(default)]
+    pub seed: u64,
+    /// The world's time step.
+    #[serde(default = "default_step", with = "crate::units::duration")]
+    pub step: Duration,
+    /// Identical circuits sharing one controller and one control-plane budget.
+    #[serde(default = "one")]
+    pub circuits: usize,
+    /// The consumer of each circuit.
+    #[serde(default)]
+    pub consumer: ConsumerSpec,
+    /// Messages per second into each circuit's source queue.
+    pub load: RateProfile,
+    /// When the load stops (default: the whole scenario).
+    #[serde(default, with = "crate::units::option_duration")]
+    pub load_for: Option<Duration>,
+    /// What each consumer calls.
+    pub downstream: DownstreamSpec,
+    /// Each circuit's alarms (default: what the infra modules create).
+    #[serde(default)]
+    pub alarms: AlarmsSpec,
+    /// Settings of the alternatives.
+    #[serde(default)]
+    pub strategies: StrategiesSpec,
+    /// The controller's circuit configuration, merged over the generated one (levels,
+    /// timings, overflow, …; resource names are the simulator's).
+    #[serde(default)]
+    pub floodgate: toml::Table,
+}
+
+fn default_step() -> Duration {
+    Duration::from_millis(100)
+}
+
+fn one() -> usize {
+    1
+}
+
+/// The consumer: its queue, mapping and function.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsumerSpec {
+    /// Messages per batch.
+    pub batch_size: usize,
+    /// The source queue's visibility timeout.
+    #[serde(with = "crate::units::duration")]
+    pub visibility_timeout: Duration,
+    /// The source queue's `maxReceiveCount`.
+    pub max_receive_count: u32,
+    /// The function timeout.
+    #[serde(with = "crate::units::duration")]
+    pub function_timeout: Duration,
+    /// Time per invocation besides the downstream calls.
+    #[serde(with = "crate::units::duration")]
+    pub overhead: Duration,
+    /// The function's reserved concurrency as deployed.
+    pub reserved_concurrency: Option<u32>,
+    /// The mapping's `MaximumConcurrency` as deployed.
+    pub maximum_concurrency: Option<u32>,
+    /// Whether the mapping reports batch item failures.
+    pub partial_batch: bool,
+    /// Concurrency available to the function without a reservation.
+    pub unreserved_concurrency: u32,
+}
+
+impl Default for ConsumerSpec {
+    fn default() -> Self {
+        Self {
+            batch_size: 10,
+            visibility_timeout: Duration::from_secs(30),
+            max_receive_count: 5,
+            function_timeout: Duration::from_secs(5),
+            overhead: Duration::from_millis(10),
+            reserved_concurrency: None,
+            maximum_concurrency: None,
+            partial_batch: false,
+            unreserved_concurrency: 1000,
+        }
+    }
+}
+
+/// The downstream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DownstreamSpec {
+    /// Calls per second it serves.
+    pub capacity_per_sec: f64,
+    /// Latency of one call when idle.
+    #[serde(with = "crate::units::duration")]
+    pub latency: Duration,
+    /// Its faults.
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
+}
+
+/// One fault window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// When it starts.
+    #[serde(with = "crate::units::duration")]
+    pub start: Duration,
+    /// How long it lasts.
+    #[serde(rename = "for", with = "crate::units::duration")]
+    pub length: Duration,
+    /// What it does.
+    pub fault: FaultKind,
+}
+
+/// One alarm's settings, as the infra modules take them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmSpec {
+    /// The threshold (`errors`: a percentage of invocations).
+    pub threshold: f64,
+    /// The period, in seconds.
+    #[serde(default = "sixty")]
+    pub period_secs: u32,
+    /// N.
+    #[serde(default = "three")]
+    pub evaluation_periods: u32,
+    /// M.
+    #[serde(default = "two")]
+    pub datapoints_to_alarm: u32,
+    /// `errors` only: fewer invocations in a period give a rate of 0.
+    #[serde(default)]
+    pub min_invocations: f64,
+}
+
+fn sixty() -> u32 {
+    60
+}
+fn three() -> u32 {
+    3
+}
+fn two() -> u32 {
+    2
+}
+
+/// A circuit's alarms; the defaults are the infra modules' (`infra/terraform/variables.tf`).
+/// `None` leaves an alarm out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlarmsSpec {
+    /// The consumer's error rate.
+    pub errors: Option<AlarmSpec>,
+    /// The consumer's throttles.
+    pub throttles: Option<AlarmSpec>,
+    /// The source queue's visible messages.
+    pub depth: Option<AlarmSpec>,
+}
+
+impl Default for AlarmsSpec {
+    fn default() -> Self {
+        let spec = |threshold, min_invocations| AlarmSpec {
+            threshold,
+            period_secs: 60,
+            evaluation_periods: 3,
+            datapoints_to_alarm: 2,
+            min_invocations,
+        };
+        Self {
+            errors: Some(spec(10.0, 10.0)),
+            throttles: Some(spec(1.0, 0.0)),
+            depth: Some(spec(1000.0, 0.0)),
+        }
+    }
+}
+
+/// Settings of the alternatives to Floodgate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StrategiesSpec {
+    /// `reserved-only`: the reserved concurrency set on the consumer.
+    pub reserved_concurrency: u32,
+}
+
+impl Default for StrategiesSpec {
+    fn default() -> Self {
+        Self {
+            reserved_concurrency: 5,
+        }
+    }
+}
+
+impl Scenario {
+    /// Reads a scenario from the TOML `text` of file `path`.
+    ///
+    /// # Errors
+    /// [`Error::Toml`] when it does not parse, [`Error::Invalid`] when a value is out of range.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self> {
+        let scenario: Self = toml::from_str(text).map_err(|source| Error::Toml {
+            path: path.to_owned(),
+            source,
+        })?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    /// Checks what the types cannot.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the field.
+    pub fn validate(&self) -> Result<()> {
+        self.load.validate()?;
+        if self.duration.is_zero() {
+            return Err(Error::invalid("duration", "must be longer than 0 s"));
+        }
+        if self.step.is_zero() || self.step > Duration::from_secs(1) {
+            return Err(Error::invalid("step", "must be between 1 ms and 1 s"));
+        }
+        if !(1..=1000).contains(&self.circuits) {
+            return Err(Error::invalid("circuits", "must be 1 to 1000"));
+        }
+        if !(1..=10_000).contains(&self.consumer.batch_size) {
+            return Err(Error::invalid("consumer.batch_size", "must be 1 to 10000"));
+        }
+        if self.consumer.function_timeout > self.consumer.visibility_timeout {
+            // Lambda refuses such a mapping (Lambda Developer Guide, "Creating and
+            // configuring an Amazon SQS event source mapping").
+            return Err(Error::invalid(
+                "consumer.function_timeout",
+                "must not exceed consumer.visibility_timeout",
+            ));
+        }
+        if !self.downstream.capacity_per_sec.is_finite() || self.downstream.capacity_per_sec <= 0.0
+        {
+            return Err(Error::invalid(
+                "downstream.capacity_per_sec",
+                "must be above 0",
+            ));
+        }
+        for (kind, spec) in self.alarm_specs() {
+            Self::alarm_config(kind, &spec)?;
+        }
+        Ok(())
+    }
+
+    fn alarm_specs(&self) -> Vec<(&'static str, AlarmSpec)> {
+        [
+            ("errors", self.alarms.errors),
+            ("throttles", self.alarms.throttles),
+            ("depth", self.alarms.depth),
+        ]
+        .into_iter()
+        .filter_map(|(kind, spec)| spec.map(|s| (kind, s)))
+        .collect()
+    }
+
+    fn alarm_config(kind: &str, spec: &AlarmSpec) -> Result<AlarmConfig> {
+        let statistic = if kind == "depth" {
+            Statistic::Maximum
+        } else {
+            Statistic::Sum
+        };
+        Ok(AlarmConfig::new(
+            spec.period_secs,
+            spec.evaluation_periods,
+            spec.datapoints_to_alarm,
+            ComparisonOperator::GreaterThanOrEqualToThreshold,
+            spec.threshold,
+        )
+        .map_err(|e| Error::invalid(format!("alarms.{kind}"), e.to_string()))?
+        .with_statistic(statistic)
+        .with_treat_missing_data(TreatMissingData::NotBreaching))
+    }
+
+    /// The names of circuit `index`.
+    pub fn names(&self, index: usize) -> Names {
+        Names::new(&format!("{}-{index}", self.name), index)
+    }
+
+    /// The name of circuit `index`'s alarm of `kind`.
+    pub fn alarm_name(&self, index: usize, kind: &str) -> String {
+        format!("{}-{kind}", self.names(index).circuit)
+    }
+
+    /// The world of this scenario under `profile`, with the consumers as deployed and
+    /// `reserved` overriding their reserved concurrency.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a load that cannot be scheduled.
+    pub fn world(&self, profile: &Profile, reserved: Option<u32>) -> Result<World> {
+        let limit = Limit::duration(self.load_for.unwrap_or(self.duration));
+        let mut circuits = Vec::with_capacity(self.circuits);
+        for index in 0..self.circuits {
+            let names = self.names(index);
+            let c = &self.consumer;
+            let source = SimQueue::new(QueueSettings {
+                visibility_timeout: c.visibility_timeout,
+                retention: profile.retention,
+                max_receive_count: Some(c.max_receive_count),
+            });
+            let overflow = SimQueue::new(QueueSettings {
+                visibility_timeout: c.visibility_timeout,
+                retention: profile.retention,
+                max_receive_count: None,
+            });
+            let mapping = SimMapping::new(
+                c.maximum_concurrency,
+                profile.mapping_update_delay,
+                profile.max_concurrency_bounds,
+            );
+            let consumer = Consumer::new(
+                profile,
+                &names.function,
+                mapping,
+                FunctionSettings {
+                    reserved: reserved.or(c.reserved_concurrency),
+                    unreserved: c.unreserved_concurrency,
+                    timeout: c.function_timeout,
+                    overhead: c.overhead,
+                    partial_batch: c.partial_batch,
+                },
+                c.batch_size,
+            );
+            let faults = self
+                .downstream
+                .faults
+                .iter()
+                .map(|f| FaultWindow {
+                    start: SimTime::ZERO + f.start,
+                    end: SimTime::ZERO + f.start + f.length,
+                    kind: f.fault,
+                })
+                .collect();
+            let downstream = Downstream::new(
+                self.downstream.capacity_per_sec,
+                self.downstream.latency,
+                faults,
+            );
+            let producer = Producer::new(Schedule::new(&self.load, limit)?, SimTime::ZERO);
+            let lambda = |name| MetricKey::new("AWS/Lambda", name, "FunctionName", &names.function);
+            let mut alarms = Vec::new();
+            for (kind, spec) in self.alarm_specs() {
+                let source = match kind {
+                    "errors" => AlarmSource::ErrorRate {
+                        errors: lambda("Errors"),
+                        invocations: lambda("Invocations"),
+                        min_invocations: spec.min_invocations,
+                    },
+                    "throttles" => AlarmSource::Metric(lambda("Throttles")),
+                    _ => AlarmSource::Metric(MetricKey::new(
+                        "AWS/SQS",
+                        "ApproximateNumberOfMessagesVisible",
+                        "QueueName",
+                        &names.source,
+                    )),
+                };
+                alarms.push(SimAlarm::new(
+                    self.alarm_name(index, kind),
+                    source,
+                    Self::alarm_config(kind, &spec)?,
+                    profile.service_metric_delay,
+                    SimTime::ZERO,
+                ));
+            }
+            circuits.push(CircuitWorld::new(CircuitParts {
+                names,
+                source,
+                overflow,
+                consumer,
+                downstream,
+                producer,
+                alarms,
+            }));
+        }
+        Ok(World::new(profile.clone(), circuits, self.step, self.seed))
+    }
+
+    /// The controller's configuration (`FLOODGATE_CONFIG`) for this scenario's circuits: each
+    /// names its resources and alarms, with levels from the consumer, managed reserved
+    /// concurrency and an overflow queue, then `floodgate` merged over it.
+    pub fn controller_config(&self) -> Value {
+        let max = self
+            .consumer
+            .maximum_concurrency
+            .unwrap_or(100)
+            .clamp(2, 1000);
+        let safe = (max / 4).max(2);
+        let circuits: Vec<Value> = (0..self.circuits)
+            .map(|index| {
+                let names = self.names(index);
+                let alarms: Vec<Value> = self
+                    .alarm_specs()
+                    .iter()
+                    .map(|(kind, _)| json!({"name": self.alarm_name(index, kind), "kind": kind}))
+                    .collect();
+                let mut circuit = json!({
+                    "name": names.circuit,
+                    "event_source_mapping_uuid": names.uuid,
+                    "function_name": names.function,
+                    "queue_url": Names::queue_url(&names.source),
+                    "alarms": alarms,
+                    "levels": {"max": max, "safe": safe, "probe": 2},
+                    "reserved_concurrency": {"mode": "managed", "headroom": 0},
+                    "seed": self.seed,
+                    "overflow": {"queue_url": Names::queue_url(&names.overflow)},
+                });
+                merge(&mut circuit, &toml_to_json(&self.floodgate));
+                circuit
+            })
+            .collect();
+        json!({"account_id": ACCOUNT, "region": REGION, "circuits": circuits})
+    }
+}
+
+fn toml_to_json(table: &toml::Table) -> Value {
+    serde_json::to_value(table).unwrap_or(Value::Null)
+}
+
+/// Merges `over` into `base`, objects key by key, anything else replaced.
+fn merge(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(base), Value::Object(over)) => {
+            for (key, value) in over {
+                merge(base.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+        (base, over) => *base = over.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FLOOD: &str = r#"
+        name = "flood"
+        duration = "10m"
+        load = { kind = "constant", rate = 200 }
+        downstream = { capacity_per_sec = 100, latency = "20ms" }
+        [floodgate]
+        levels = { max = 20, safe = 5 }
+        overflow = { ceiling = 500 }
+    "#;
+
+    #[test]
+    fn a_scenario_reads_with_its_defaults_and_configures_the_controller() {
+        let scenario = Scenario::from_toml(FLOOD, Path::new("flood.toml")).expect("valid");
+        assert_eq!(scenario.circuits, 1);
+        assert_eq!(scenario.consumer.batch_size, 10);
+        assert_eq!(scenario.alarms, AlarmsSpec::default());
+        let config = scenario.controller_config();
+        let circuit = &config["circuits"][0];
+        assert_eq!(circuit["levels"], json!({"max": 20, "safe": 5, "probe": 2}));
+        assert_eq!(circuit["overflow"]["ceiling"], json!(500));
+        assert_eq!(
+            circuit["overflow"]["queue_url"],
+            json!("https://sqs.us-east-1.amazonaws.com/123456789012/flood-0-overflow")
+        );
+        floodgate_core::ControllerConfig::from_json(&config.to_string())
+            .expect("the controller accepts it");
+        let world = scenario.world(&Profile::aws(), None).expect("a world");
+        assert_eq!(world.circuits[0].alarms.len(), 3);
+    }
+
+    #[test]
+    fn bad_scenarios_are_refused_by_field() {
+        let bad = FLOOD.replace("duration = \"10m\"", "duration = \"10m\"\ncolour = 1");
+        assert!(Scenario::from_toml(&bad, Path::new("bad.toml")).is_err());
+        let bad = FLOOD.replace("capacity_per_sec = 100", "capacity_per_sec = 0");
+        let err = Scenario::from_toml(&bad, Path::new("bad.toml")).expect_err("no capacity");
+        assert!(
+            err.to_string().contains("downstream.capacity_per_sec"),
+            "{err}"
+        );
+    }
+}
