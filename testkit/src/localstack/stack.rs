@@ -463,3 +463,88 @@ fn circuit_config(
     }
     Value::Object(circuit)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::localstack::AlarmSource;
+
+    fn queue(name: &str) -> Queue {
+        Queue {
+            name: name.to_owned(),
+            url: format!("http://sqs.local/000000000000/{name}"),
+            arn: format!("arn:aws:sqs:us-east-1:000000000000:{name}"),
+        }
+    }
+
+    fn errors_alarm() -> Alarm {
+        Alarm {
+            spec: AlarmSpec {
+                kind: "errors",
+                source: AlarmSource::ConsumerErrors,
+            },
+            name: "d-alarm-errors".to_owned(),
+        }
+    }
+
+    #[test]
+    fn the_circuit_names_every_resource_and_the_overflow_block_gets_its_queue() {
+        let spec = StackSpec::new(Names::unique("d"))
+            .circuit_field("levels", json!({"max": 8, "safe": 4, "probe": 2}))
+            .circuit_field("seed", json!(7))
+            .circuit_field("overflow", json!({"ceiling": 200}));
+        let consumer = Consumer {
+            function: Function {
+                name: "d-victim".to_owned(),
+                arn: "arn:aws:lambda:us-east-1:000000000000:function:d-victim".to_owned(),
+            },
+            ledger: queue("d-ledger"),
+            mapping: Mapping {
+                uuid: "uuid-1".to_owned(),
+                arn: "arn:mapping".to_owned(),
+            },
+        };
+        let circuit = circuit_config(
+            &spec,
+            "d-circuit",
+            &queue("d-source"),
+            Some(&queue("d-overflow")),
+            Some(&consumer),
+            &[errors_alarm()],
+        );
+        assert_eq!(
+            circuit,
+            json!({
+                "name": "d-circuit",
+                "event_source_mapping_uuid": "uuid-1",
+                "function_name": "d-victim",
+                "queue_url": "http://sqs.local/000000000000/d-source",
+                "alarms": [{"name": "d-alarm-errors", "kind": "errors"}],
+                "levels": {"max": 8, "safe": 4, "probe": 2},
+                "reserved_concurrency": {"mode": "managed", "headroom": 0},
+                "seed": 7,
+                "overflow": {
+                    "ceiling": 200,
+                    "queue_url": "http://sqs.local/000000000000/d-overflow",
+                },
+            })
+        );
+    }
+
+    #[test]
+    fn without_a_consumer_the_caller_names_the_mapping_and_its_fields_win() {
+        let spec = StackSpec::new(Names::unique("d"))
+            .circuit_field("event_source_mapping_uuid", json!("none-uuid"))
+            .circuit_field("function_name", json!("none"))
+            .circuit_field("reserved_concurrency", json!({"mode": "unmanaged"}));
+        let circuit = circuit_config(&spec, "c", &queue("s"), None, None, &[]);
+        assert_eq!(circuit["event_source_mapping_uuid"], "none-uuid");
+        assert_eq!(circuit["function_name"], "none");
+        assert_eq!(
+            circuit["reserved_concurrency"],
+            json!({"mode": "unmanaged"})
+        );
+        assert_eq!(circuit["alarms"], json!([]));
+        assert!(circuit.get("overflow").is_none());
+    }
+}
