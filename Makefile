@@ -56,7 +56,7 @@ drill:
 	controller_zip="$$(scripts/lambda-zip breaker bootstrap)"; \
 	victim_zip="$$(scripts/lambda-zip loadtest victim)"; \
 	rc=0; \
-	cargo run --quiet -p loadtest --bin local-drill -- --spec "$(DRILL_SPEC)" \
+	cargo run --quiet -p floodgate-tests --bin local-drill -- --spec "$(DRILL_SPEC)" \
 		--controller-zip "$$controller_zip" --victim-zip "$$victim_zip" \
 		--out target/drill-reports || rc=$$?; \
 	echo "make drill: exit $$rc after $$((SECONDS - started)) s (reports in target/drill-reports)"; \

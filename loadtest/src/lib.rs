@@ -17,20 +17,21 @@
 //!   [`drill::metric::Metric`]s and the assertions over them, the runner over a
 //!   [`drill::Target`].
 //! - [`report`]: the drill report as JSON and as a self-contained HTML page, and where they go.
-//! - [`aws`]: the only module that imports the AWS SDK, but for [`local`]: it implements the
-//!   traits above (`Sink`, `LedgerQueue`, `Target`) on SQS, Lambda and CloudWatch.
-//! - [`local`]: the local drill: the demo stack deployed into LocalStack, the controller
-//!   ticked, a drill run against it (`local-drill` binary, `make drill`).
-//! - [`sim`]: the simulator's virtual-time model of AWS (being built: queues, pollers).
+//! - [`aws`]: the only module that imports the AWS SDK: it implements the traits above
+//!   (`Sink`, `LedgerQueue`, `Target`) on SQS, Lambda and CloudWatch.
+//! - [`sim`]: the simulator (`loadtest simulate`): a virtual-time model of AWS with the
+//!   shipped controller in the loop, and the alternatives it is measured against.
 //! - [`cli`]: the `loadtest` command line (nothing else in the crate uses it).
 //! - Shared helpers: [`seqset`] (sets of sequence numbers as ranges), [`units`] (duration
 //!   parsing for specs and flags), [`error`] (the crate's classified error).
 //!
 //! Modules depend on each other in one direction only: `rates` ← `flood` ← `victim` ← `drill`
-//! ← `report`, with `aws`, `local` and `cli` on top.
+//! ← `report`, with `aws`, `sim` and `cli` on top (`sim` uses `rates` and `flood`'s schedule).
 //!
-//! Binaries: `loadtest` (the CLI: `flood`, `drill`, `report`), `victim` (the Lambda),
-//! `sqs-sink` (the benchmark's sink), and `local-drill` (deploy + drill + teardown).
+//! Binaries: `loadtest` (the CLI: `flood`, `drill`, `report`), `victim` (the Lambda) and
+//! `sqs-sink` (the benchmark's sink). The local drill (deploy the demo stack into LocalStack,
+//! drill, tear down) is `floodgate-tests`' `local-drill`: it deploys through the test kit's
+//! stack builder.
 #![forbid(unsafe_code)]
 
 pub mod aws;
@@ -38,7 +39,6 @@ pub mod cli;
 pub mod drill;
 pub mod error;
 pub mod flood;
-pub mod local;
 pub mod rates;
 pub mod report;
 pub mod seqset;

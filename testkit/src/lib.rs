@@ -29,6 +29,9 @@
 //! Time is tokio's ([`FakeAws`] is also the [`Clock`] port): under a paused test clock,
 //! retries, settling and pacing run at once and exactly.
 //!
+//! With the `localstack` feature, [`localstack`] holds the clients for LocalStack and the one
+//! stack builder the LocalStack tests and the local drill deploy through.
+//!
 //! This crate is a dev-dependency only (of `floodgate-core`'s tests and benches and of the
 //! LocalStack tests): the controller's release binary does not contain it. Faults are named
 //! by [`floodgate_core::Operation`], so a misspelt operation does not compile.
@@ -40,6 +43,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 mod faulty;
+#[cfg(feature = "localstack")]
+pub mod localstack;
 
 pub use faulty::Faulty;
 

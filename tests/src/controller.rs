@@ -1,7 +1,8 @@
 //! The Floodgate controller running as a real Lambda in LocalStack, and a protected consumer
 //! around it: what the controller end-to-end tests and the reaction benchmark deploy.
 //!
-//! [`Rig::deploy`] creates, under unique names:
+//! [`Rig::deploy`] creates, under unique names, through the test kit's stack builder
+//! ([`floodgate_testkit::localstack::Stack`]):
 //! - a source queue with a DLQ, and the `probe-lambda` consumer (with its ledger queue) fed by
 //!   an SQS event source mapping;
 //! - the controller: `breaker`'s `bootstrap` zipped by [`crate::lambda_zip`], with
@@ -19,18 +20,18 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StateValue, Statistic};
+use aws_sdk_cloudwatch::types::StateValue;
 use aws_sdk_lambda::operation::get_event_source_mapping::GetEventSourceMappingOutput;
 use aws_sdk_lambda::types::ScalingConfig;
 use floodgate_core::policy::{AlarmState, PhaseName};
 use floodgate_core::protocol::{OperatorCommand, Request, Response};
+use floodgate_testkit::localstack::{ConsumerSpec, Names, Stack, StackSpec};
 use serde_json::{Value, json};
 use tokio::time::{Instant, sleep};
 
-use crate::wait::{Check, wait_for};
 use crate::{
-    ACCOUNT, AwsCall, Function, FunctionSpec, HarnessError, LocalAws, Queue, REGION, endpoint_url,
-    unique_name,
+    AlarmSpec, Check, Function, HarnessError, LEDGER_QUEUE_URL_ENV, LocalAws, PROBE_BIN,
+    PROBE_PACKAGE, Queue, REGION, endpoint_url, wait_for,
 };
 
 /// Package of the controller binary.
@@ -41,9 +42,6 @@ pub const CONTROLLER_BIN: &str = "bootstrap";
 pub const CLI_BIN: &str = "floodgate";
 /// Prefix of the state tags the controller writes on the mapping.
 pub const TAG_PREFIX: &str = "floodgate:";
-/// How long the controller may take per invocation: room for a full retry budget (16 s of
-/// backoff) plus a stalled attempt.
-const CONTROLLER_TIMEOUT: Duration = Duration::from_mins(1);
 /// How long a sync Invoke keeps being retried while the controller (reserved concurrency 1)
 /// is busy with an alarm action.
 const BUSY_TIMEOUT: Duration = Duration::from_mins(1);
@@ -64,42 +62,6 @@ pub fn fast_timings() -> Value {
         "ramp_step_secs": 2,
         "throttle_step_secs": 2,
     })
-}
-
-/// What moves an alarm of the circuit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AlarmSource {
-    /// A metric nobody publishes, with missing data ignored, so only `SetAlarmState` moves it.
-    Manual,
-    /// The consumer's `AWS/Lambda` `Errors`: Sum ≥ 1 in a 10 s period, missing data not
-    /// breaching.
-    ConsumerErrors,
-    /// The source queue's `AWS/SQS` `ApproximateNumberOfMessagesVisible` (LocalStack publishes
-    /// it every `SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL`): Maximum ≥ `threshold` in a 10 s
-    /// period, missing data not breaching, as the infra modules' depth alarm.
-    SourceDepth {
-        /// Visible messages that breach.
-        threshold: u32,
-    },
-}
-
-/// One alarm of the circuit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AlarmSpec {
-    /// The config's `kind`: `errors`, `throttles`, `depth` or `age`.
-    pub kind: &'static str,
-    /// What moves it.
-    pub source: AlarmSource,
-}
-
-impl AlarmSpec {
-    /// An alarm of `kind` moved by `SetAlarmState`.
-    pub fn manual(kind: &'static str) -> Self {
-        Self {
-            kind,
-            source: AlarmSource::Manual,
-        }
-    }
 }
 
 /// What [`Rig::deploy`] builds.
@@ -295,7 +257,7 @@ pub struct Rig {
     pub controller: Function,
     /// The config given to the controller.
     pub config: Value,
-    alarms: Vec<(AlarmSpec, String)>,
+    stack: Stack,
 }
 
 impl Rig {
@@ -305,96 +267,44 @@ impl Rig {
     /// Whatever creating a resource fails with.
     pub async fn deploy(spec: RigSpec) -> Result<Self, HarnessError> {
         let aws = LocalAws::connect().await?;
-        let prefix = &spec.prefix;
-        let (source, dlq) = aws
-            .create_queue_with_dlq(&format!("{prefix}-src"), 5, spec.visibility_timeout)
-            .await?;
-        let (consumer, ledger) = aws
-            .deploy_probe_with_ledger(&format!("{prefix}-consumer"), |f| {
-                f.timeout(Duration::from_secs(2))
-            })
-            .await?;
-        let mapping_uuid = aws.create_sqs_trigger(&consumer.name, &source, 10).await?;
-        let mapping_arn = aws
-            .lambda
-            .get_event_source_mapping()
-            .uuid(&mapping_uuid)
-            .send()
-            .await
-            .call("GetEventSourceMapping")?
-            .event_source_mapping_arn()
-            .map_or_else(
-                || format!("arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{mapping_uuid}"),
-                str::to_owned,
-            );
-        let alarms: Vec<(AlarmSpec, String)> = spec
-            .alarms
+        let probe = crate::lambda_zip(PROBE_PACKAGE, PROBE_BIN)?;
+        let controller = crate::lambda_zip(CONTROLLER_PACKAGE, CONTROLLER_BIN)?;
+        let endpoint: Vec<(&str, &str)> = spec
+            .endpoint
             .iter()
-            .map(|a| (*a, unique_name(&format!("{prefix}-{}", a.kind))))
+            .map(|url| (breaker::aws::ENDPOINT_ENV, url.as_str()))
             .collect();
-        let circuit = unique_name(prefix);
-        let config = json!({
-            "account_id": ACCOUNT,
-            "region": REGION,
-            "circuits": [{
-                "name": circuit,
-                "event_source_mapping_uuid": mapping_uuid,
-                "function_name": consumer.name,
-                "queue_url": source.url,
-                "alarms": alarms.iter()
-                    .map(|(a, name)| json!({"name": name, "kind": a.kind}))
-                    .collect::<Vec<_>>(),
-                "levels": spec.levels,
-                "reserved_concurrency": {"mode": "managed", "headroom": 0},
-                "timings": spec.timings,
-                "seed": 7,
-            }],
-        });
-        let controller = deploy_controller(&aws, prefix, &config, spec.endpoint.as_deref()).await?;
-        let rig = Self {
-            aws,
-            circuit,
-            consumer,
-            source,
-            ledger,
-            dlq,
-            mapping_uuid,
-            mapping_arn,
-            controller,
-            config,
-            alarms,
-        };
-        for (alarm, name) in &rig.alarms {
-            rig.create_alarm(*alarm, name).await?;
-        }
-        Ok(rig)
-    }
-
-    async fn create_alarm(&self, spec: AlarmSpec, name: &str) -> Result<(), HarnessError> {
-        let arn = format!("arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}");
-        // What the infra module grants in AWS; LocalStack does not enforce it.
-        self.aws
-            .lambda
-            .add_permission()
-            .function_name(&self.controller.name)
-            .statement_id(name)
-            .action("lambda:InvokeFunction")
-            .principal("lambda.alarms.cloudwatch.amazonaws.com")
-            .source_arn(&arn)
-            .send()
-            .await
-            .call("AddPermission")?;
-        put_alarm(
-            &self.aws,
-            name,
-            spec.source,
-            Watched {
-                consumer: &self.consumer.name,
-                queue: &self.source.name,
-            },
-            Some(&self.controller.arn),
+        let stack = Stack::deploy(
+            &aws,
+            &StackSpec::new(Names::unique(&spec.prefix))
+                .visibility_timeout(spec.visibility_timeout)
+                .consumer(ConsumerSpec::new(probe, LEDGER_QUEUE_URL_ENV))
+                .alarms(spec.alarms)
+                .controller(controller, &endpoint)
+                .circuit_field("levels", spec.levels)
+                .circuit_field("timings", spec.timings)
+                .circuit_field("seed", json!(7)),
         )
-        .await
+        .await?;
+        let missing = |field| HarnessError::Missing {
+            call: "Stack::deploy",
+            field,
+        };
+        let consumer = stack.consumer.clone().ok_or(missing("consumer"))?;
+        let controller = stack.controller.clone().ok_or(missing("controller"))?;
+        Ok(Self {
+            aws,
+            circuit: stack.circuit.clone(),
+            consumer: consumer.function,
+            source: stack.source.clone(),
+            ledger: consumer.ledger,
+            dlq: stack.dlq.clone(),
+            mapping_uuid: consumer.mapping.uuid,
+            mapping_arn: consumer.mapping.arn,
+            controller,
+            config: stack.config.clone(),
+            stack,
+        })
     }
 
     /// The first tick: the controller adopts the mapping (Closed, at `max`,
@@ -427,42 +337,12 @@ impl Rig {
     /// left unreserved.
     ///
     /// # Errors
-    /// [`HarnessError::Aws`] when a deletion fails.
+    /// The first deletion that failed ([`HarnessError::Aws`]); every deletion is tried.
     pub async fn delete(self) -> Result<(), HarnessError> {
-        let names: Vec<String> = self.alarms.iter().map(|(_, name)| name.clone()).collect();
-        self.aws
-            .cloudwatch
-            .delete_alarms()
-            .set_alarm_names(Some(names))
-            .send()
-            .await
-            .call("DeleteAlarms")?;
-        self.aws
-            .lambda
-            .delete_event_source_mapping()
-            .uuid(&self.mapping_uuid)
-            .send()
-            .await
-            .call("DeleteEventSourceMapping")?;
-        for function in [&self.controller, &self.consumer] {
-            self.aws
-                .lambda
-                .delete_function()
-                .function_name(&function.name)
-                .send()
-                .await
-                .call("DeleteFunction")?;
+        match self.stack.teardown().await.into_iter().next() {
+            Some(failure) => Err(failure),
+            None => Ok(()),
         }
-        for queue in [&self.source, &self.dlq, &self.ledger] {
-            self.aws
-                .sqs
-                .delete_queue()
-                .queue_url(&queue.url)
-                .send()
-                .await
-                .call("DeleteQueue")?;
-        }
-        Ok(())
     }
 
     /// The name of the circuit's alarm of `kind`.
@@ -470,12 +350,13 @@ impl Rig {
     /// # Panics
     /// If the rig has no alarm of that kind (a broken test).
     pub fn alarm(&self, kind: &str) -> &str {
-        self.alarms
+        self.stack
+            .alarms
             .iter()
-            .find(|(a, _)| a.kind == kind)
+            .find(|a| a.spec.kind == kind)
             .map_or_else(
                 || panic!("the rig has no {kind} alarm"),
-                |(_, name)| name.as_str(),
+                |a| a.name.as_str(),
             )
     }
 
@@ -493,7 +374,7 @@ impl Rig {
             .state_reason("floodgate end-to-end test")
             .send()
             .await
-            .call("SetAlarmState")?;
+            .map_err(HarnessError::aws("SetAlarmState"))?;
         Ok(())
     }
 
@@ -508,21 +389,24 @@ impl Rig {
             .aws
             .cloudwatch
             .describe_alarms()
-            .set_alarm_names(Some(self.alarms.iter().map(|(_, n)| n.clone()).collect()))
+            .set_alarm_names(Some(
+                self.stack.alarms.iter().map(|a| a.name.clone()).collect(),
+            ))
             .send()
             .await
-            .call("DescribeAlarms")?;
+            .map_err(HarnessError::aws("DescribeAlarms"))?;
         Ok(self
+            .stack
             .alarms
             .iter()
-            .map(|(spec, name)| {
+            .map(|alarm| {
                 let state = described
                     .metric_alarms()
                     .iter()
-                    .find(|a| a.alarm_name() == Some(name))
+                    .find(|a| a.alarm_name() == Some(alarm.name.as_str()))
                     .and_then(|a| a.state_value())
                     .map_or("missing", StateValue::as_str);
-                (spec.kind, state.to_owned())
+                (alarm.spec.kind, state.to_owned())
             })
             .collect())
     }
@@ -612,7 +496,7 @@ impl Rig {
             .uuid(&self.mapping_uuid)
             .send()
             .await
-            .call("GetEventSourceMapping")
+            .map_err(HarnessError::aws("GetEventSourceMapping"))
     }
 
     /// Reads the mapping, the consumer's reserved concurrency and the state tags.
@@ -628,7 +512,7 @@ impl Rig {
             .function_name(&self.consumer.name)
             .send()
             .await
-            .call("GetFunctionConcurrency")?
+            .map_err(HarnessError::aws("GetFunctionConcurrency"))?
             .reserved_concurrent_executions();
         let tags = self
             .aws
@@ -637,7 +521,7 @@ impl Rig {
             .resource(&self.mapping_arn)
             .send()
             .await
-            .call("ListTags")?
+            .map_err(HarnessError::aws("ListTags"))?
             .tags()
             .map(|tags| {
                 tags.iter()
@@ -744,7 +628,7 @@ impl Rig {
             .enabled(true)
             .send()
             .await
-            .call("UpdateEventSourceMapping")?;
+            .map_err(HarnessError::aws("UpdateEventSourceMapping"))?;
         self.wait_until(
             "the mapping to be Enabled by hand",
             Duration::from_secs(30),
@@ -782,96 +666,6 @@ impl Rig {
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         })
     }
-}
-
-/// What an alarm's metric can be about: the consumer function and its source queue.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Watched<'a> {
-    /// The consumer's name: the `FunctionName` of [`AlarmSource::ConsumerErrors`].
-    pub consumer: &'a str,
-    /// The source queue's name: the `QueueName` of [`AlarmSource::SourceDepth`].
-    pub queue: &'a str,
-}
-
-/// Creates (or replaces) alarm `name` on what `source` names, about the resources in
-/// `watched`, with `action` (a function ARN) as its ALARM and OK action.
-///
-/// # Errors
-/// [`HarnessError::Aws`] when CloudWatch refuses.
-pub async fn put_alarm(
-    aws: &LocalAws,
-    name: &str,
-    source: AlarmSource,
-    watched: Watched<'_>,
-    action: Option<&str>,
-) -> Result<(), HarnessError> {
-    let actions = action.map(|arn| vec![arn.to_owned()]);
-    let dimension = |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
-    let alarm = aws
-        .cloudwatch
-        .put_metric_alarm()
-        .alarm_name(name)
-        .evaluation_periods(1)
-        .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
-        .set_alarm_actions(actions.clone())
-        .set_ok_actions(actions);
-    let alarm = match source {
-        AlarmSource::Manual => alarm
-            .namespace("Floodgate/Tests")
-            .metric_name("Signal")
-            .dimensions(dimension("Alarm", name))
-            .statistic(Statistic::Maximum)
-            .threshold(1.0)
-            // A 10 s (high-resolution) period, like the other test alarms: the controller
-            // stretches a probe to what its failure alarms need to see a failure, so a 60 s
-            // alarm would make every fast-timing probe last two minutes.
-            .period(10)
-            .treat_missing_data("ignore"),
-        AlarmSource::ConsumerErrors => alarm
-            .namespace("AWS/Lambda")
-            .metric_name("Errors")
-            .dimensions(dimension("FunctionName", watched.consumer))
-            .statistic(Statistic::Sum)
-            .threshold(1.0)
-            .period(10)
-            .treat_missing_data("notBreaching"),
-        AlarmSource::SourceDepth { threshold } => alarm
-            .namespace("AWS/SQS")
-            .metric_name("ApproximateNumberOfMessagesVisible")
-            .dimensions(dimension("QueueName", watched.queue))
-            .statistic(Statistic::Maximum)
-            .threshold(f64::from(threshold))
-            .period(10)
-            .treat_missing_data("notBreaching"),
-    };
-    alarm.send().await.call("PutMetricAlarm")?;
-    Ok(())
-}
-
-async fn deploy_controller(
-    aws: &LocalAws,
-    prefix: &str,
-    config: &Value,
-    endpoint: Option<&str>,
-) -> Result<Function, HarnessError> {
-    let zip = crate::lambda_zip(CONTROLLER_PACKAGE, CONTROLLER_BIN)?;
-    let name = unique_name(&format!("{prefix}-ctl"));
-    let mut spec = FunctionSpec::new(&name, zip)
-        .timeout(CONTROLLER_TIMEOUT)
-        .env(floodgate_core::config::CONFIG_ENV, config.to_string())
-        .env("RUST_LOG", "info");
-    if let Some(endpoint) = endpoint {
-        spec = spec.env(breaker::aws::ENDPOINT_ENV, endpoint);
-    }
-    let arn = aws.create_function(&spec).await?;
-    aws.lambda
-        .put_function_concurrency()
-        .function_name(&name)
-        .reserved_concurrent_executions(1)
-        .send()
-        .await
-        .call("PutFunctionConcurrency")?;
-    Ok(Function { name, arn })
 }
 
 /// The `floodgate` CLI binary, built like the Lambda zips (dev profile, through

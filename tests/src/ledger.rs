@@ -1,12 +1,10 @@
 //! The ledger: an SQS queue on which `probe-lambda` reports what it did, so a test can check
 //! from the outside what reached the function.
 
-use std::time::Duration;
-
 use alarms::AlarmSignal;
 use serde::{Deserialize, Serialize};
 
-use crate::{AwsCall, HarnessError, LocalAws, Queue};
+use crate::HarnessError;
 
 /// Environment variable that gives `probe-lambda` its ledger queue URL.
 pub const LEDGER_QUEUE_URL_ENV: &str = "LEDGER_QUEUE_URL";
@@ -60,33 +58,7 @@ impl LedgerEntry {
             .message_body(body)
             .send()
             .await
-            .call("SendMessage")?;
+            .map_err(HarnessError::aws("SendMessage"))?;
         Ok(())
-    }
-}
-
-impl LocalAws {
-    /// Reads the ledger: [`LocalAws::drain_queue`] with each message parsed as an entry.
-    ///
-    /// # Errors
-    /// As [`LocalAws::drain_queue`], and [`HarnessError::Ledger`] for a message that is not
-    /// an entry.
-    pub async fn read_ledger(
-        &self,
-        ledger: &Queue,
-        expected: usize,
-        timeout: Duration,
-    ) -> Result<Vec<LedgerEntry>, HarnessError> {
-        self.drain_queue(ledger, expected, timeout)
-            .await?
-            .iter()
-            .map(|message| {
-                let body = message.body().unwrap_or_default();
-                serde_json::from_str(body).map_err(|source| HarnessError::Ledger {
-                    body: body.to_owned(),
-                    source,
-                })
-            })
-            .collect()
     }
 }

@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StateValue, Statistic};
+use aws_sdk_cloudwatch::types::StateValue;
 use aws_sdk_sqs::primitives::Blob;
 use aws_sdk_sqs::types::{
     Message, MessageAttributeValue, MessageSystemAttributeName, MessageSystemAttributeNameForSends,
@@ -30,10 +30,16 @@ use floodgate_core::reconcile::Context;
 use floodgate_core::retry::RetryPolicy;
 use floodgate_core::{Controller, ControllerConfig};
 use floodgate_testkit::MemoryRecorder;
+use floodgate_testkit::localstack::{ConsumerSpec, Names, Stack, StackSpec};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::{ACCOUNT, AwsCall, Function, HarnessError, LocalAws, Queue, REGION};
+use crate::{
+    AlarmSource, AlarmSpec, HarnessError, LEDGER_QUEUE_URL_ENV, LocalAws, PROBE_BIN, PROBE_PACKAGE,
+    Queue,
+};
+
+pub use floodgate_testkit::localstack::Consumer;
 
 /// The mapping UUID of a bed without a consumer: never called, since only the overflow step
 /// runs there.
@@ -98,17 +104,6 @@ impl BedSpec {
     }
 }
 
-/// The consumer of a bed with [`BedSpec::consumer`].
-#[derive(Debug, Clone)]
-pub struct Consumer {
-    /// The `probe-lambda` function.
-    pub function: Function,
-    /// Where it reports what it processed.
-    pub ledger: Queue,
-    /// The event source mapping from the source queue.
-    pub mapping_uuid: String,
-}
-
 /// Queues, an alarm and a configuration for one circuit with an overflow queue.
 #[derive(Debug)]
 pub struct OverflowBed {
@@ -124,7 +119,7 @@ pub struct OverflowBed {
     pub overflow: Queue,
     /// The circuit's errors alarm (moved only by `SetAlarmState`).
     pub alarm: String,
-    /// The consumer, when deployed.
+    /// The consumer (`probe-lambda`), when deployed.
     pub consumer: Option<Consumer>,
     /// The controller configuration: one circuit over these resources.
     pub config: ControllerConfig,
@@ -138,77 +133,48 @@ impl OverflowBed {
     /// controller refuses.
     pub async fn deploy(spec: BedSpec) -> Result<Self, HarnessError> {
         let aws = LocalAws::connect().await?;
-        let prefix = &spec.prefix;
-        let (source, dlq) = aws
-            .create_queue_with_dlq(&format!("{prefix}-src"), 5, Duration::from_secs(5))
-            .await?;
-        let overflow = aws
-            .create_queue(
-                &crate::unique_name(&format!("{prefix}-ovf")),
-                &spec.overflow_queue,
-            )
-            .await?;
-        let alarm = crate::unique_name(&format!("{prefix}-errors"));
-        aws.cloudwatch
-            .put_metric_alarm()
-            .alarm_name(&alarm)
-            .namespace("Floodgate/Tests")
-            .metric_name("Signal")
-            .dimensions(Dimension::builder().name("Alarm").value(&alarm).build())
-            .statistic(Statistic::Maximum)
-            .period(60)
-            .evaluation_periods(1)
-            .threshold(1.0)
-            .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
-            .treat_missing_data("ignore")
-            .send()
-            .await
-            .call("PutMetricAlarm")?;
-        let consumer = if spec.consumer {
-            let (function, ledger) = aws
-                .deploy_probe_with_ledger(&format!("{prefix}-consumer"), |f| {
-                    f.timeout(Duration::from_secs(2))
-                })
-                .await?;
-            let mapping_uuid = aws.create_sqs_trigger(&function.name, &source, 10).await?;
-            Some(Consumer {
-                function,
-                ledger,
-                mapping_uuid,
-            })
+        let mut stack = StackSpec::new(Names::unique(&spec.prefix))
+            .visibility_timeout(Duration::from_secs(5))
+            .overflow_queue(spec.overflow_queue)
+            .alarms([AlarmSpec {
+                kind: "errors",
+                source: AlarmSource::ManualWithPeriod { period_secs: 60 },
+            }])
+            .circuit_field("levels", json!({"max": 4, "safe": 2, "probe": 2}))
+            .circuit_field("timings", crate::fast_timings())
+            .circuit_field("overflow", spec.overflow);
+        stack = if spec.consumer {
+            let probe = crate::lambda_zip(PROBE_PACKAGE, PROBE_BIN)?;
+            stack.consumer(ConsumerSpec::new(probe, LEDGER_QUEUE_URL_ENV))
         } else {
-            None
+            stack
+                .circuit_field("event_source_mapping_uuid", json!(NO_MAPPING))
+                .circuit_field("function_name", json!("none"))
         };
-        let mut overflow_block = spec.overflow.clone();
-        overflow_block["queue_url"] = json!(overflow.url);
-        let document = json!({
-            "account_id": ACCOUNT,
-            "region": REGION,
-            "circuits": [{
-                "name": crate::unique_name(prefix),
-                "event_source_mapping_uuid": consumer.as_ref().map_or(NO_MAPPING, |c| &c.mapping_uuid),
-                "function_name": consumer.as_ref().map_or("none", |c| &c.function.name),
-                "queue_url": source.url,
-                "alarms": [{"name": alarm, "kind": "errors"}],
-                "levels": {"max": 4, "safe": 2, "probe": 2},
-                "reserved_concurrency": {"mode": "managed", "headroom": 0},
-                "timings": crate::fast_timings(),
-                "overflow": overflow_block,
-            }],
-        });
-        let config =
-            ControllerConfig::from_json(&document.to_string()).map_err(|e| HarnessError::Aws {
+        let stack = Stack::deploy(&aws, &stack).await?;
+        let config = ControllerConfig::from_json(&stack.config.to_string()).map_err(|e| {
+            HarnessError::Aws {
                 call: "ControllerConfig::from_json",
                 cause: e.to_string(),
-            })?;
+            }
+        })?;
+        let missing = |field| HarnessError::Missing {
+            call: "Stack::deploy",
+            field,
+        };
         let bed = Self {
             aws,
             ports: breaker_ports().await,
-            source,
-            dlq,
-            overflow,
-            alarm,
-            consumer,
+            overflow: stack.overflow.ok_or(missing("overflow queue"))?,
+            alarm: stack
+                .alarms
+                .into_iter()
+                .next()
+                .map(|alarm| alarm.name)
+                .ok_or(missing("alarm"))?,
+            source: stack.source,
+            dlq: stack.dlq,
+            consumer: stack.consumer,
             config,
         };
         bed.set_alarm(StateValue::Ok).await?;
@@ -240,7 +206,7 @@ impl OverflowBed {
             .state_reason("floodgate overflow test")
             .send()
             .await
-            .call("SetAlarmState")?;
+            .map_err(HarnessError::aws("SetAlarmState"))?;
         Ok(())
     }
 
@@ -407,7 +373,12 @@ impl OverflowBed {
             } else {
                 attribute.string_value(*value)
             };
-            send = send.message_attributes(*name, attribute.build().call("MessageAttributeValue")?);
+            send = send.message_attributes(
+                *name,
+                attribute
+                    .build()
+                    .map_err(HarnessError::aws("MessageAttributeValue"))?,
+            );
         }
         if let Some(trace) = trace_header {
             send = send.message_system_attributes(
@@ -416,10 +387,12 @@ impl OverflowBed {
                     .data_type("String")
                     .string_value(trace)
                     .build()
-                    .call("MessageSystemAttributeValue")?,
+                    .map_err(HarnessError::aws("MessageSystemAttributeValue"))?,
             );
         }
-        send.send().await.call("SendMessage")?;
+        send.send()
+            .await
+            .map_err(HarnessError::aws("SendMessage"))?;
         Ok(())
     }
 
@@ -448,7 +421,7 @@ impl OverflowBed {
                 .message_system_attribute_names(MessageSystemAttributeName::All)
                 .send()
                 .await
-                .call("ReceiveMessage")?;
+                .map_err(HarnessError::aws("ReceiveMessage"))?;
             let messages = received.messages();
             if messages.is_empty() {
                 empty_polls += 1;
@@ -464,7 +437,7 @@ impl OverflowBed {
                         .receipt_handle(handle)
                         .send()
                         .await
-                        .call("DeleteMessage")?;
+                        .map_err(HarnessError::aws("DeleteMessage"))?;
                 }
                 drained.push(message.clone());
             }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use alarms::{AlarmState, AlarmType, Delivery};
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StateValue, Statistic};
 use chrono::{TimeDelta, Utc};
-use floodgate_tests::{ACCOUNT, LedgerEntry, LocalAws, REGION, unique_name};
+use floodgate_tests::{ACCOUNT, LedgerEntry, LocalAws, Probes as _, REGION, unique_name};
 
 #[tokio::test]
 #[ignore = "needs LocalStack: run with make test"]

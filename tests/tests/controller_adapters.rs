@@ -16,8 +16,8 @@ use floodgate_core::ports::{
     Alarms, Concurrency, EventSourceMappings, MappingState, MappingUpdate, Queues,
 };
 use floodgate_tests::{
-    AlarmSource, Check, HarnessError, LocalAws, Watched, endpoint_url, put_alarm, unique_name,
-    wait_for,
+    AlarmSource, Check, HarnessError, LocalAws, Probes as _, Watched, endpoint_url, put_alarm,
+    unique_name, wait_for,
 };
 
 async fn ports() -> AwsPorts {

@@ -29,7 +29,9 @@ use std::time::Duration;
 use floodgate_core::config::ControllerConfig;
 use floodgate_core::policy::{AlarmKind, AlarmState, PhaseName};
 use floodgate_core::protocol::AlarmStatus;
-use floodgate_tests::{AlarmSource, AlarmSpec, LedgerEntry, Rig, RigSpec, fast_timings};
+use floodgate_tests::{
+    AlarmSource, AlarmSpec, LedgerEntry, Probes as _, Rig, RigSpec, fast_timings,
+};
 use serde_json::json;
 use tokio::time::{Instant, sleep};
 

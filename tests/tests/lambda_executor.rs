@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::types::Architecture;
 use floodgate_tests::{
-    Function, FunctionSpec, HarnessError, LocalAws, PROBE_BIN, PROBE_PACKAGE, UNHANDLED,
-    lambda_zip, unique_name,
+    Function, FunctionSpec, HarnessError, LocalAws, PROBE_BIN, PROBE_PACKAGE, Probes as _,
+    UNHANDLED, lambda_zip, unique_name,
 };
 use serde_json::json;
 

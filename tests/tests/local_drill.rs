@@ -6,8 +6,8 @@
 
 use std::path::Path;
 
+use floodgate_tests::drill::{self, StackPlan};
 use floodgate_tests::{lambda_zip, sdk_config};
-use loadtest::local::{Stack, StackPlan};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs LocalStack: run with make test"]
@@ -21,23 +21,23 @@ async fn the_controller_opens_sheds_recovers_and_replays_without_losing_a_messag
     .await
     .expect("build task");
     let sdk = sdk_config().await;
-    let stack = Stack::deploy(&sdk, &StackPlan::new(controller_zip, victim_zip))
+    let stack = drill::deploy(&sdk, &StackPlan::new(controller_zip, victim_zip))
         .await
         .expect("the demo stack deploys");
     let out = tempfile::tempdir().expect("report dir");
     let spec =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../loadtest/drills/local-drill-short.toml");
-    let ran = loadtest::local::run(
+    let ran = drill::run(
         &sdk,
         &stack,
         &spec,
         out.path(),
         &loadtest::flood::default_run_id(),
         std::future::pending(),
-        &loadtest::local::ProgressBar::hidden(),
+        &drill::ProgressBar::hidden(),
     )
     .await;
-    let failures = stack.teardown(&sdk).await;
+    let failures = stack.teardown().await;
     let drill = ran.expect("the drill runs");
     let summary = drill.summary();
     assert_eq!(drill.exit_code(), 0, "the drill failed:{summary}");

@@ -13,7 +13,7 @@ use floodgate_core::protocol::{OverflowAction, OverflowReport, Response};
 use floodgate_tests::overflow::{
     BedSpec, OverflowBed, body_multiset, body_set, in_phase, provenance_of,
 };
-use floodgate_tests::{Check, LedgerEntry, wait_for};
+use floodgate_tests::{Check, LedgerEntry, Probes as _, wait_for};
 use serde_json::json;
 
 const DRAIN: Duration = Duration::from_secs(30);
@@ -190,7 +190,7 @@ async fn through_reconcile_a_trip_moves_the_excess_and_a_close_replays_it_to_the
                 .aws
                 .lambda
                 .get_event_source_mapping()
-                .uuid(&consumer.mapping_uuid)
+                .uuid(&consumer.mapping.uuid)
                 .send()
                 .await
                 .map(|m| m.state().unwrap_or_default().to_owned())

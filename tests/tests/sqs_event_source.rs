@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use floodgate_tests::{Check, FunctionSpec, LedgerEntry, LocalAws, Queue, wait_for};
+use floodgate_tests::{Check, FunctionSpec, LedgerEntry, LocalAws, Probes as _, Queue, wait_for};
 use serde_json::{Value, json};
 
 const DRAIN_TIMEOUT: Duration = Duration::from_mins(1);

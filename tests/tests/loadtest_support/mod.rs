@@ -9,8 +9,9 @@ use std::process::Output;
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use aws_sdk_lambda::types::FunctionResponseType;
-use floodgate_tests::{Check, FunctionSpec, LocalAws, Queue, lambda_zip, unique_name, wait_for};
+use floodgate_testkit::localstack::{ConsumerSpec, Names, Stack, StackSpec};
+use floodgate_tests::drill::VICTIM_TRIGGER;
+use floodgate_tests::{LocalAws, Queue, lambda_zip};
 use loadtest::victim::ENV_LEDGER;
 
 /// Builds the `loadtest` binary (dev profile) and returns its path. The first caller builds;
@@ -95,68 +96,38 @@ impl DrillRig {
     /// visibility timeout to be at least the function's).
     pub async fn new(prefix: &str, max_receive_count: u32, visibility: Duration) -> Self {
         let aws = LocalAws::connect().await.expect("LocalStack");
-        let (source, dlq) = aws
-            .create_queue_with_dlq(prefix, max_receive_count, visibility)
-            .await
-            .expect("source queue with DLQ");
-        let ledger = aws
-            .create_queue(&unique_name(&format!("{prefix}-ledger")), &[])
-            .await
-            .expect("ledger queue");
         let zip = tokio::task::spawn_blocking(|| lambda_zip("loadtest", "victim"))
             .await
             .expect("build task")
             .expect("victim zip");
-        let function = unique_name(&format!("{prefix}-victim"));
-        aws.create_function(
-            &FunctionSpec::new(&function, zip)
-                .timeout(visibility)
-                .env(ENV_LEDGER, &ledger.url),
+        let names = Names {
+            source: prefix.to_owned(),
+            dlq: format!("{prefix}-dlq"),
+            consumer: format!("{prefix}-victim"),
+            ledger: format!("{prefix}-ledger"),
+            ..Names::unique(prefix)
+        };
+        let stack = Stack::deploy(
+            &aws,
+            &StackSpec::new(names)
+                .max_receive_count(max_receive_count)
+                .visibility_timeout(visibility)
+                .consumer(
+                    ConsumerSpec::new(zip, ENV_LEDGER)
+                        .timeout(visibility)
+                        .trigger(VICTIM_TRIGGER),
+                ),
         )
         .await
-        .expect("victim function");
-        let created = aws
-            .lambda
-            .create_event_source_mapping()
-            .function_name(&function)
-            .event_source_arn(&source.arn)
-            .batch_size(100)
-            // LocalStack's poller takes one batch per second, so batches of 10 would cap
-            // consumption at 10 msg/s; batches of up to 100 drain a drill's backlog in seconds.
-            .maximum_batching_window_in_seconds(1)
-            .function_response_types(FunctionResponseType::ReportBatchItemFailures)
-            .send()
-            .await
-            .expect("event source mapping");
-        let esm_uuid = created.uuid().expect("mapping UUID").to_owned();
-        wait_for(
-            "the mapping to be Enabled",
-            Duration::from_secs(30),
-            || async {
-                let state = aws
-                    .lambda
-                    .get_event_source_mapping()
-                    .uuid(&esm_uuid)
-                    .send()
-                    .await
-                    .expect("GetEventSourceMapping")
-                    .state()
-                    .map(str::to_owned);
-                Ok(match state.as_deref() {
-                    Some("Enabled") => Check::Done(()),
-                    other => Check::NotYet(format!("{other:?}")),
-                })
-            },
-        )
-        .await
-        .expect("mapping enabled");
+        .expect("source queue with DLQ, victim and mapping");
+        let consumer = stack.consumer.expect("the victim");
         Self {
             aws,
-            source,
-            dlq,
-            ledger,
-            function,
-            esm_uuid,
+            source: stack.source,
+            dlq: stack.dlq,
+            ledger: consumer.ledger,
+            function: consumer.function.name,
+            esm_uuid: consumer.mapping.uuid,
         }
     }
 

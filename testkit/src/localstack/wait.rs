@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::{Instant, sleep};
 
-use crate::HarnessError;
+use super::HarnessError;
 
 /// Pause between polls: short enough to keep tests quick, long enough not to load LocalStack.
 const POLL_INTERVAL: Duration = Duration::from_millis(200);

@@ -1,13 +1,12 @@
-//! The local drill: the demo stack deployed into LocalStack ([`Stack`]), the real controller
-//! ticked on a schedule ([`Ticker`]), and a drill spec run against it ([`run`]) with the
-//! checks the drill runner cannot make on its own (the overflow was used and replayed).
+//! The local drill: the demo stack deployed into LocalStack through the test kit's stack
+//! builder ([`deploy`]), the real controller ticked on a schedule ([`Ticker`]), and a drill
+//! spec run against it ([`run`]) with the checks the drill runner cannot make on its own (the
+//! overflow was used and replayed).
 //!
 //! What `make drill` runs (`local-drill` binary) and what `tests/tests/local_drill.rs` runs
 //! with the shorter spec.
 
-mod stack;
-
-use floodgate_core::ports::MappingState;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,16 +16,18 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_lambda::primitives::Blob;
-/// Re-exported so that callers of [`run`] (the test crate) need no `indicatif` of their own.
+use floodgate_core::ports::MappingState;
+use floodgate_testkit::localstack::{
+    AlarmSource, AlarmSpec, ConsumerSpec, HarnessError, LocalAws, Names, Stack, StackSpec, Trigger,
+};
+/// Re-exported so that callers of [`run`] need no `indicatif` of their own.
 pub use indicatif::ProgressBar;
-
-pub use stack::{Stack, StackPlan, StackQueue};
-
-use crate::aws::AwsTarget;
-use crate::drill::spec::DrillSpec;
-use crate::drill::{DrillReport, EXIT_FAILED, EXIT_PASSED};
-use crate::error::Result;
-use breaker::aws::fault::AwsCall;
+use loadtest::aws::AwsTarget;
+use loadtest::drill::spec::DrillSpec;
+use loadtest::drill::{DrillReport, EXIT_FAILED, EXIT_PASSED};
+use loadtest::victim::ENV_LEDGER;
+use loadtest::{Error, Result};
+use serde_json::{Value, json};
 
 /// How often the controller is ticked: EventBridge Scheduler's stand-in. The infra modules
 /// schedule a tick every minute; the drill's timings are in seconds, so it ticks faster.
@@ -35,6 +36,145 @@ pub const TICK_EVERY: Duration = Duration::from_secs(2);
 /// Longest one call of the deployment or one tick may take: a zip upload, or a controller
 /// invocation that moves a whole batch of overflow (its own timeout is a minute).
 pub const LONG_CALL: Duration = Duration::from_secs(75);
+
+/// The victim's timeout. The source queue's visibility timeout is [`VISIBILITY`], so a failed
+/// message comes back only every 30 s and cannot burn its receive count into the DLQ before
+/// the breaker opens.
+const VICTIM_TIMEOUT: Duration = Duration::from_secs(5);
+/// Visibility timeout of the source queue.
+const VISIBILITY: Duration = Duration::from_secs(30);
+/// How the victim is fed. LocalStack's poller takes one batch per second, so batches of 10
+/// would cap consumption at 10 msg/s; batches of up to 100 drain a drill's backlog in seconds
+/// (AWS polls with many pollers instead).
+pub const VICTIM_TRIGGER: Trigger = Trigger {
+    batch_size: 100,
+    batching_window: Duration::from_secs(1),
+    report_batch_item_failures: true,
+};
+
+/// What to deploy: the two Lambda zips and the circuit's overflow ceiling.
+#[derive(Debug, Clone)]
+pub struct StackPlan {
+    /// Name prefix of every resource; make it unique per run so a second run never meets the
+    /// first one's resources.
+    pub prefix: String,
+    /// `breaker`'s `bootstrap`, zipped (`scripts/lambda-zip breaker bootstrap`).
+    pub controller_zip: PathBuf,
+    /// `loadtest`'s `victim`, zipped (`scripts/lambda-zip loadtest victim`).
+    pub victim_zip: PathBuf,
+    /// Visible messages the source may keep while the circuit is tripped.
+    pub overflow_ceiling: u64,
+}
+
+impl StackPlan {
+    /// A plan with a prefix from the current time and an overflow ceiling of 200.
+    pub fn new(controller_zip: PathBuf, victim_zip: PathBuf) -> Self {
+        Self {
+            prefix: format!("fgd{}", chrono::Utc::now().format("%H%M%S%3f")),
+            controller_zip,
+            victim_zip,
+            overflow_ceiling: 200,
+        }
+    }
+
+    /// The demo stack: the resource shapes of the CDK construct and the Terraform module. A
+    /// source queue redriving to a DLQ, an overflow queue, the victim behind an SQS mapping
+    /// that reports batch item failures, the victim's `Errors` alarm with the controller as its
+    /// ALARM and OK action, and the controller with one circuit (levels 8 / 4 / 2,
+    /// [`drill_timings`], an overflow block).
+    pub fn spec(&self) -> StackSpec {
+        let p = &self.prefix;
+        let names = Names {
+            source: format!("{p}-source"),
+            dlq: format!("{p}-dlq"),
+            overflow: format!("{p}-overflow"),
+            consumer: format!("{p}-victim"),
+            ledger: format!("{p}-ledger"),
+            controller: format!("{p}-controller"),
+            circuit: format!("{p}-circuit"),
+            alarm_prefix: format!("{p}-alarm-"),
+            unique: false,
+        };
+        StackSpec::new(names)
+            .visibility_timeout(VISIBILITY)
+            .overflow_queue(Vec::new())
+            .consumer(
+                ConsumerSpec::new(&self.victim_zip, ENV_LEDGER)
+                    .timeout(VICTIM_TIMEOUT)
+                    .trigger(VICTIM_TRIGGER),
+            )
+            .alarms([AlarmSpec {
+                kind: "errors",
+                source: AlarmSource::ConsumerErrors,
+            }])
+            .controller(&self.controller_zip, &[])
+            .circuit_field("levels", json!({"max": 8, "safe": 4, "probe": 2}))
+            .circuit_field("timings", drill_timings())
+            .circuit_field("seed", json!(7))
+            .circuit_field(
+                "overflow",
+                json!({
+                    "ceiling": self.overflow_ceiling,
+                    "move_rate_per_sec": 500,
+                    "max_moves_per_invocation": 5000,
+                    "replay_after_secs": 5,
+                    "replay_rate_per_sec": 200,
+                    "max_replays_per_invocation": 400,
+                }),
+            )
+    }
+}
+
+/// Timings that take a circuit around in about a minute: Open waits 30 s (the flood goes on
+/// meanwhile, so the overflow move can be seen), then a 10 s probe and two 5 s ramp steps.
+pub fn drill_timings() -> Value {
+    json!({
+        "open_wait_secs": 30,
+        "open_wait_cap_secs": 120,
+        "jitter": 0.0,
+        "healthy_dwell_secs": 10,
+        "min_dwell_secs": 5,
+        "probe_window_secs": 10,
+        "ramp_step_secs": 5,
+        "throttle_step_secs": 5,
+    })
+}
+
+/// Deploys the demo stack of `plan` through `sdk` (with room for [`LONG_CALL`] per call) and
+/// waits until the mapping is `Enabled` and both functions are `Active`.
+///
+/// # Errors
+/// As [`Stack::deploy`].
+pub async fn deploy(sdk: &SdkConfig, plan: &StackPlan) -> std::result::Result<Stack, HarnessError> {
+    Stack::deploy(&LocalAws::from_config(long_calls(sdk)), &plan.spec()).await
+}
+
+/// The `${NAME}` variables of `loadtest/drills/local-drill*.toml`, for what `stack` has.
+pub fn vars(stack: &Stack) -> BTreeMap<String, String> {
+    let mut vars = vec![
+        ("QUEUE_URL", stack.source.url.clone()),
+        ("DLQ_URL", stack.dlq.url.clone()),
+    ];
+    if let Some(overflow) = &stack.overflow {
+        vars.push(("OVERFLOW_URL", overflow.url.clone()));
+    }
+    if let Some(consumer) = &stack.consumer {
+        vars.push(("LEDGER_URL", consumer.ledger.url.clone()));
+        vars.push(("FUNCTION", consumer.function.name.clone()));
+        vars.push(("ESM_UUID", consumer.mapping.uuid.clone()));
+    }
+    let alarm_prefix = stack.alarms.first().map(|alarm| {
+        alarm
+            .name
+            .strip_suffix(alarm.spec.kind)
+            .unwrap_or(&alarm.name)
+            .to_owned()
+    });
+    if let Some(prefix) = alarm_prefix {
+        vars.push(("ALARM_PREFIX", prefix));
+    }
+    vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
 
 /// `sdk` with room for [`LONG_CALL`] per attempt.
 fn long_calls(sdk: &SdkConfig) -> SdkConfig {
@@ -80,8 +220,7 @@ impl Ticker {
                     .function_name(&controller)
                     .payload(Blob::new(br#"{"floodgate":"tick"}"#.to_vec()))
                     .send()
-                    .await
-                    .call("Invoke");
+                    .await;
                 match answer {
                     Ok(out) if out.function_error().is_none() => {
                         shared.ok.fetch_add(1, Ordering::Relaxed);
@@ -98,6 +237,7 @@ impl Ticker {
                     // comes in two seconds, as a missed schedule would.
                     Err(err) => {
                         shared.failed.fetch_add(1, Ordering::Relaxed);
+                        let err = aws_sdk_lambda::error::DisplayErrorContext(err);
                         tracing::debug!(%err, "a tick was not delivered");
                     }
                 }
@@ -330,15 +470,19 @@ pub async fn run(
     interrupt: impl Future<Output = ()> + Send + 'static,
     progress: &ProgressBar,
 ) -> Result<LocalDrill> {
-    let spec = DrillSpec::load(spec_path, &stack.vars())?;
+    let controller = stack
+        .controller
+        .as_ref()
+        .ok_or_else(|| Error::invalid("stack", "has no controller to tick"))?;
+    let spec = DrillSpec::load(spec_path, &vars(stack))?;
     let target = Arc::new(AwsTarget::connect(sdk, &spec).await?);
-    let ticker = Ticker::start(sdk, &stack.controller);
-    let report = crate::drill::run(&spec, target, run_id, interrupt, progress).await;
+    let ticker = Ticker::start(sdk, &controller.name);
+    let report = loadtest::drill::run(&spec, target, run_id, interrupt, progress).await;
     let ticks = ticker.counts();
     drop(ticker);
-    let (json, html) = crate::report::report_paths(out, &spec.name, run_id);
-    crate::report::write_json(&report, &json)?;
-    crate::report::write_html(&report, &html)?;
+    let (json, html) = loadtest::report::report_paths(out, &spec.name, run_id);
+    loadtest::report::write_json(&report, &json)?;
+    loadtest::report::write_html(&report, &html)?;
     Ok(LocalDrill::from_report(report, json, html, ticks))
 }
 
@@ -419,7 +563,7 @@ mod tests {
     #[test]
     fn an_aborted_drill_keeps_the_runners_exit_code() {
         let mut report = fixture();
-        report.exit_code = crate::drill::EXIT_ABORTED;
-        assert_eq!(drill(report).exit_code(), crate::drill::EXIT_ABORTED);
+        report.exit_code = loadtest::drill::EXIT_ABORTED;
+        assert_eq!(drill(report).exit_code(), loadtest::drill::EXIT_ABORTED);
     }
 }

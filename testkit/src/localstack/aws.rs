@@ -1,4 +1,4 @@
-//! The one module that talks to the AWS SDK: config, clients and resource helpers.
+//! Config, clients and the resource primitives: queues, functions, SQS triggers, invokes.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
 use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::{Architecture, Environment, FunctionCode, LogType, Runtime, State};
+use aws_sdk_lambda::types::{
+    Architecture, Environment, FunctionCode, FunctionResponseType, LogType, Runtime, State,
+};
 use aws_sdk_sqs::config::Credentials;
 use aws_sdk_sqs::types::{
     Message, MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
@@ -16,8 +18,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use tokio::time::Instant;
 
-use crate::wait::{Check, wait_for};
-use crate::{AwsCall, HarnessError};
+use super::wait::{Check, wait_for};
+use super::{AwsCall, HarnessError, unique_name};
 
 /// `FunctionError` of an invocation that failed (what Lambda sends for every function error,
 /// timeouts and crashes included).
@@ -28,14 +30,14 @@ const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:4566";
 pub const REGION: &str = "us-east-1";
 /// LocalStack's account id for the `test` credentials.
 pub const ACCOUNT: &str = "000000000000";
-/// Package and binary of the test function (see `src/bin/probe_lambda.rs`).
-pub const PROBE_PACKAGE: &str = "floodgate-tests";
-/// Binary name of the test function.
-pub const PROBE_BIN: &str = "probe-lambda";
 /// LocalStack accepts any role; the ARN only has to be well-formed.
 const FUNCTION_ROLE: &str = "arn:aws:iam::000000000000:role/floodgate-tests";
-/// How long create-function and create-ESM may take to settle.
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long create-function and create-ESM may take to settle (a shared LocalStack under a
+/// drill's load can take tens of seconds).
+const SETTLE_TIMEOUT: Duration = Duration::from_mins(1);
+/// The controller's timeout: room for a full retry budget (16 s of backoff) plus a stalled
+/// attempt, or for a whole move or replay of one invocation.
+const CONTROLLER_TIMEOUT: Duration = Duration::from_mins(1);
 
 fn missing(call: &'static str, field: &'static str) -> HarnessError {
     HarnessError::Missing { call, field }
@@ -152,6 +154,37 @@ pub struct Function {
     pub arn: String,
 }
 
+/// How an SQS event source mapping feeds its function (see [`LocalAws::create_mapping`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trigger {
+    /// Messages per batch.
+    pub batch_size: i32,
+    /// `MaximumBatchingWindowInSeconds` (whole seconds).
+    pub batching_window: Duration,
+    /// Whether the function answers with `batchItemFailures` (`ReportBatchItemFailures`).
+    pub report_batch_item_failures: bool,
+}
+
+impl Trigger {
+    /// Batches of `batch_size`, no batching window, whole batches fail together.
+    pub fn batches_of(batch_size: i32) -> Self {
+        Self {
+            batch_size,
+            batching_window: Duration::ZERO,
+            report_batch_item_failures: false,
+        }
+    }
+}
+
+/// A created event source mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    /// Its UUID.
+    pub uuid: String,
+    /// Its ARN (where the controller's state tags live).
+    pub arn: String,
+}
+
 /// The outcome of [`LocalAws::invoke_json`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Invoked {
@@ -164,18 +197,23 @@ pub struct Invoked {
 }
 
 impl LocalAws {
+    /// Clients on `config` as it is (its endpoint, timeouts and credentials), without
+    /// checking that anything answers.
+    pub fn from_config(config: SdkConfig) -> Self {
+        Self {
+            sqs: aws_sdk_sqs::Client::new(&config),
+            lambda: aws_sdk_lambda::Client::new(&config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            config,
+        }
+    }
+
     /// Builds the clients and checks that LocalStack answers.
     ///
     /// # Errors
     /// [`HarnessError::Unreachable`] when it does not, with the command that starts it.
     pub async fn connect() -> Result<Self, HarnessError> {
-        let config = sdk_config().await;
-        let local = Self {
-            sqs: aws_sdk_sqs::Client::new(&config),
-            lambda: aws_sdk_lambda::Client::new(&config),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
-            config,
-        };
+        let local = Self::from_config(sdk_config().await);
         local
             .sqs
             .list_queues()
@@ -241,16 +279,34 @@ impl LocalAws {
         max_receive_count: u32,
         visibility_timeout: Duration,
     ) -> Result<(Queue, Queue), HarnessError> {
-        let dlq = self
-            .create_queue(&crate::unique_name(&format!("{prefix}-dlq")), &[])
-            .await?;
+        self.create_source_queue(
+            &unique_name(prefix),
+            &unique_name(&format!("{prefix}-dlq")),
+            max_receive_count,
+            visibility_timeout,
+        )
+        .await
+    }
+
+    /// [`LocalAws::create_queue_with_dlq`] with the names given as they are.
+    ///
+    /// # Errors
+    /// [`HarnessError::Aws`] when SQS refuses.
+    pub async fn create_source_queue(
+        &self,
+        name: &str,
+        dlq_name: &str,
+        max_receive_count: u32,
+        visibility_timeout: Duration,
+    ) -> Result<(Queue, Queue), HarnessError> {
+        let dlq = self.create_queue(dlq_name, &[]).await?;
         let redrive = serde_json::json!({
             "deadLetterTargetArn": dlq.arn,
             "maxReceiveCount": max_receive_count,
         });
         let source = self
             .create_queue(
-                &crate::unique_name(prefix),
+                name,
                 &[
                     (QueueAttributeName::RedrivePolicy, redrive.to_string()),
                     (
@@ -450,47 +506,6 @@ impl LocalAws {
         Ok(arn.to_owned())
     }
 
-    /// Deploys `probe-lambda` (built by [`crate::lambda_zip`]) under a unique name from
-    /// `prefix`; `configure` adjusts the spec (timeout, environment).
-    ///
-    /// Building the zip blocks the calling thread the first time in a test process.
-    ///
-    /// # Errors
-    /// As [`crate::lambda_zip`] and [`LocalAws::create_function`].
-    pub async fn deploy_probe(
-        &self,
-        prefix: &str,
-        configure: impl FnOnce(FunctionSpec) -> FunctionSpec,
-    ) -> Result<Function, HarnessError> {
-        let zip = crate::lambda_zip(PROBE_PACKAGE, PROBE_BIN)?;
-        let name = crate::unique_name(prefix);
-        let arn = self
-            .create_function(&configure(FunctionSpec::new(&name, zip)))
-            .await?;
-        Ok(Function { name, arn })
-    }
-
-    /// [`LocalAws::deploy_probe`] with a fresh ledger queue (named from `prefix`) passed in
-    /// `LEDGER_QUEUE_URL`, for tests that check what reached the function.
-    ///
-    /// # Errors
-    /// As [`LocalAws::create_queue`] and [`LocalAws::deploy_probe`].
-    pub async fn deploy_probe_with_ledger(
-        &self,
-        prefix: &str,
-        configure: impl FnOnce(FunctionSpec) -> FunctionSpec,
-    ) -> Result<(Function, Queue), HarnessError> {
-        let ledger = self
-            .create_queue(&crate::unique_name(&format!("{prefix}-ledger")), &[])
-            .await?;
-        let probe = self
-            .deploy_probe(prefix, |spec| {
-                configure(spec.env(crate::LEDGER_QUEUE_URL_ENV, &ledger.url))
-            })
-            .await?;
-        Ok((probe, ledger))
-    }
-
     /// Invokes `function` synchronously with a JSON event, asking for the log tail.
     ///
     /// # Errors
@@ -526,31 +541,54 @@ impl LocalAws {
         })
     }
 
-    /// Connects `queue` to `function` with an event source mapping and waits until it is
-    /// `Enabled`; returns the mapping's UUID.
+    /// Connects `queue` to `function` with an event source mapping taking batches of
+    /// `batch_size` without a batching window, and waits until it is `Enabled`; returns the
+    /// mapping's UUID.
     ///
     /// # Errors
-    /// [`HarnessError::Aws`] if Lambda refuses, [`HarnessError::Timeout`] if it never enables.
+    /// As [`LocalAws::create_mapping`].
     pub async fn create_sqs_trigger(
         &self,
         function: &str,
         queue: &Queue,
         batch_size: i32,
     ) -> Result<String, HarnessError> {
+        let mapping = self
+            .create_mapping(function, queue, &Trigger::batches_of(batch_size))
+            .await?;
+        Ok(mapping.uuid)
+    }
+
+    /// Connects `queue` to `function` with an event source mapping as `trigger` says, and
+    /// waits until it is `Enabled`.
+    ///
+    /// # Errors
+    /// [`HarnessError::Aws`] if Lambda refuses, [`HarnessError::Timeout`] if it never enables.
+    pub async fn create_mapping(
+        &self,
+        function: &str,
+        queue: &Queue,
+        trigger: &Trigger,
+    ) -> Result<Mapping, HarnessError> {
+        let window = i32::try_from(trigger.batching_window.as_secs()).unwrap_or(i32::MAX);
+        let response_types = trigger
+            .report_batch_item_failures
+            .then(|| vec![FunctionResponseType::ReportBatchItemFailures]);
         let created = self
             .lambda
             .create_event_source_mapping()
             .function_name(function)
             .event_source_arn(&queue.arn)
-            .batch_size(batch_size)
-            .maximum_batching_window_in_seconds(0)
+            .batch_size(trigger.batch_size)
+            .maximum_batching_window_in_seconds(window)
+            .set_function_response_types(response_types)
             .send()
             .await
             .call("CreateEventSourceMapping")?;
         let uuid = created
             .uuid()
             .ok_or(missing("CreateEventSourceMapping", "UUID"))?;
-        wait_for(
+        let arn = wait_for(
             &format!("event source mapping {uuid} to become Enabled"),
             SETTLE_TIMEOUT,
             || async {
@@ -562,12 +600,52 @@ impl LocalAws {
                     .await
                     .call("GetEventSourceMapping")?;
                 Ok(match mapping.state() {
-                    Some("Enabled") => Check::Done(()),
+                    Some("Enabled") => Check::Done(mapping.event_source_mapping_arn().map_or_else(
+                        || format!("arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{uuid}"),
+                        str::to_owned,
+                    )),
                     other => Check::NotYet(format!("state {other:?}")),
                 })
             },
         )
         .await?;
-        Ok(uuid.to_owned())
+        Ok(Mapping {
+            uuid: uuid.to_owned(),
+            arn,
+        })
+    }
+
+    /// Deploys the Floodgate controller: `zip` with `config` in `FLOODGATE_CONFIG`, `info`
+    /// logs, `env` besides, and reserved concurrency 1 (it is the single writer of its
+    /// circuits' state, as the infra modules deploy it).
+    ///
+    /// # Errors
+    /// As [`LocalAws::create_function`]; [`HarnessError::Aws`] when the reservation fails.
+    pub async fn create_controller(
+        &self,
+        name: &str,
+        zip: &Path,
+        config: &serde_json::Value,
+        env: &[(String, String)],
+    ) -> Result<Function, HarnessError> {
+        let spec = env.iter().fold(
+            FunctionSpec::new(name, zip)
+                .timeout(CONTROLLER_TIMEOUT)
+                .env(floodgate_core::config::CONFIG_ENV, config.to_string())
+                .env("RUST_LOG", "info"),
+            |spec, (key, value)| spec.env(key, value),
+        );
+        let arn = self.create_function(&spec).await?;
+        self.lambda
+            .put_function_concurrency()
+            .function_name(name)
+            .reserved_concurrent_executions(1)
+            .send()
+            .await
+            .call("PutFunctionConcurrency")?;
+        Ok(Function {
+            name: name.to_owned(),
+            arn,
+        })
     }
 }

@@ -3,15 +3,15 @@
 //! prints the timeline and the accounting, writes the reports, and deletes the stack again,
 //! also on Ctrl-C. Exit codes as `loadtest drill`: 0 passed, 1 failed, 2 infrastructure
 //! error, 3 aborted. `make drill` builds the zips and runs it; the work is in
-//! `loadtest::local`.
+//! `floodgate_tests::drill`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use floodgate_tests::drill::{self, StackPlan};
 use loadtest::aws::{AwsOptions, sdk_config};
 use loadtest::flood::default_run_id;
-use loadtest::local::{Stack, StackPlan};
 
 /// Deploy the demo stack, run a drill against the real controller, tear the stack down.
 #[derive(Debug, Parser)]
@@ -66,7 +66,7 @@ async fn main() -> ExitCode {
     // down` (`make drill` runs it on exit); names are unique per run, so a next run never
     // meets them.
     let deployed = tokio::select! {
-        deployed = Stack::deploy(&sdk, &plan) => deployed,
+        deployed = drill::deploy(&sdk, &plan) => deployed,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("local-drill: interrupted while deploying");
             return ExitCode::from(EXIT_ABORTED);
@@ -79,9 +79,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_INFRA);
         }
     };
+    let vars = drill::vars(&stack);
+    let var = |name: &str| vars.get(name).map_or("?", String::as_str);
     eprintln!(
         "local-drill: deployed: source {}, victim {}, controller {} (mapping {})",
-        stack.source.url, stack.victim, stack.controller, stack.esm_uuid
+        var("QUEUE_URL"),
+        var("FUNCTION"),
+        stack.controller.as_ref().map_or("?", |c| c.name.as_str()),
+        var("ESM_UUID")
     );
     let interrupt = async {
         if tokio::signal::ctrl_c().await.is_err() {
@@ -89,7 +94,7 @@ async fn main() -> ExitCode {
         }
     };
     bar.enable_steady_tick(std::time::Duration::from_millis(250));
-    let ran = loadtest::local::run(
+    let ran = drill::run(
         &sdk,
         &stack,
         &args.spec,
@@ -113,7 +118,7 @@ async fn main() -> ExitCode {
     if args.keep {
         eprintln!("local-drill: --keep: the stack stays deployed");
     } else {
-        for failure in stack.teardown(&sdk).await {
+        for failure in stack.teardown().await {
             eprintln!("local-drill: teardown: {failure}");
         }
     }
