@@ -16,6 +16,7 @@
 //! [`Rig::command`]), and the `floodgate` CLI ([`Rig::cli`]); and reads what it did straight
 //! from LocalStack ([`Rig::observe`]).
 
+use breaker::aws::fault::AwsCall;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -374,7 +375,7 @@ impl Rig {
             .state_reason("floodgate end-to-end test")
             .send()
             .await
-            .map_err(HarnessError::aws("SetAlarmState"))?;
+            .call("SetAlarmState")?;
         Ok(())
     }
 
@@ -394,7 +395,7 @@ impl Rig {
             ))
             .send()
             .await
-            .map_err(HarnessError::aws("DescribeAlarms"))?;
+            .call("DescribeAlarms")?;
         Ok(self
             .stack
             .alarms
@@ -496,7 +497,8 @@ impl Rig {
             .uuid(&self.mapping_uuid)
             .send()
             .await
-            .map_err(HarnessError::aws("GetEventSourceMapping"))
+            .call("GetEventSourceMapping")
+            .map_err(HarnessError::from)
     }
 
     /// Reads the mapping, the consumer's reserved concurrency and the state tags.
@@ -512,7 +514,7 @@ impl Rig {
             .function_name(&self.consumer.name)
             .send()
             .await
-            .map_err(HarnessError::aws("GetFunctionConcurrency"))?
+            .call("GetFunctionConcurrency")?
             .reserved_concurrent_executions();
         let tags = self
             .aws
@@ -521,7 +523,7 @@ impl Rig {
             .resource(&self.mapping_arn)
             .send()
             .await
-            .map_err(HarnessError::aws("ListTags"))?
+            .call("ListTags")?
             .tags()
             .map(|tags| {
                 tags.iter()
@@ -628,7 +630,7 @@ impl Rig {
             .enabled(true)
             .send()
             .await
-            .map_err(HarnessError::aws("UpdateEventSourceMapping"))?;
+            .call("UpdateEventSourceMapping")?;
         self.wait_until(
             "the mapping to be Enabled by hand",
             Duration::from_secs(30),

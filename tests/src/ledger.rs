@@ -2,6 +2,7 @@
 //! from the outside what reached the function.
 
 use alarms::AlarmSignal;
+use breaker::aws::fault::AwsCall;
 use serde::{Deserialize, Serialize};
 
 use crate::HarnessError;
@@ -58,7 +59,7 @@ impl LedgerEntry {
             .message_body(body)
             .send()
             .await
-            .map_err(HarnessError::aws("SendMessage"))?;
+            .call("SendMessage")?;
         Ok(())
     }
 }

@@ -7,6 +7,7 @@
 //! through an event source mapping, so whole reconciles (trip, close, replay) run against the
 //! real mapping and the consumer's ledger shows what it processed.
 
+use breaker::aws::fault::AwsCall;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -206,7 +207,7 @@ impl OverflowBed {
             .state_reason("floodgate overflow test")
             .send()
             .await
-            .map_err(HarnessError::aws("SetAlarmState"))?;
+            .call("SetAlarmState")?;
         Ok(())
     }
 
@@ -377,7 +378,7 @@ impl OverflowBed {
                 *name,
                 attribute
                     .build()
-                    .map_err(HarnessError::aws("MessageAttributeValue"))?,
+                    .map_err(HarnessError::build("MessageAttributeValue"))?,
             );
         }
         if let Some(trace) = trace_header {
@@ -387,12 +388,10 @@ impl OverflowBed {
                     .data_type("String")
                     .string_value(trace)
                     .build()
-                    .map_err(HarnessError::aws("MessageSystemAttributeValue"))?,
+                    .map_err(HarnessError::build("MessageSystemAttributeValue"))?,
             );
         }
-        send.send()
-            .await
-            .map_err(HarnessError::aws("SendMessage"))?;
+        send.send().await.call("SendMessage")?;
         Ok(())
     }
 
@@ -421,7 +420,7 @@ impl OverflowBed {
                 .message_system_attribute_names(MessageSystemAttributeName::All)
                 .send()
                 .await
-                .map_err(HarnessError::aws("ReceiveMessage"))?;
+                .call("ReceiveMessage")?;
             let messages = received.messages();
             if messages.is_empty() {
                 empty_polls += 1;
@@ -437,7 +436,7 @@ impl OverflowBed {
                         .receipt_handle(handle)
                         .send()
                         .await
-                        .map_err(HarnessError::aws("DeleteMessage"))?;
+                        .call("DeleteMessage")?;
                 }
                 drained.push(message.clone());
             }

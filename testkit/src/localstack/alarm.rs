@@ -3,7 +3,9 @@
 
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
 
-use super::{AwsCall, HarnessError, LocalAws};
+use breaker::aws::fault::AwsCall;
+
+use super::{HarnessError, LocalAws};
 
 /// The service principal of a CloudWatch alarm's Lambda action.
 const ALARM_PRINCIPAL: &str = "lambda.alarms.cloudwatch.amazonaws.com";

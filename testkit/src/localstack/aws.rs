@@ -19,7 +19,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use tokio::time::Instant;
 
 use super::wait::{Check, wait_for};
-use super::{AwsCall, HarnessError, unique_name};
+use breaker::aws::fault::AwsCall;
+
+use super::{HarnessError, unique_name};
 
 /// `FunctionError` of an invocation that failed (what Lambda sends for every function error,
 /// timeouts and crashes included).
@@ -366,7 +368,7 @@ impl LocalAws {
                         .id(i.to_string())
                         .message_body(body)
                         .build()
-                        .call("SendMessageBatchRequestEntry")
+                        .map_err(HarnessError::build("SendMessageBatchRequestEntry"))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let sent = self

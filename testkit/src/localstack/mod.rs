@@ -41,6 +41,8 @@ pub use wait::{Check, wait_for};
 
 use std::time::Duration;
 
+use breaker::aws::fault::SdkCallError;
+
 /// Everything the harness can fail with. Tests `expect` these; the message says what failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
@@ -117,29 +119,25 @@ pub enum HarnessError {
 }
 
 impl HarnessError {
-    /// For `map_err` on an SDK result: [`HarnessError::Aws`] naming `call`, keeping the whole
-    /// error chain in the message (an SDK error's `Display` alone is just "service error").
-    pub fn aws<E>(call: &'static str) -> impl FnOnce(E) -> Self
+    /// For `map_err` on a request builder's result: a request that could not be built names
+    /// what was being built.
+    pub fn build<E>(what: &'static str) -> impl FnOnce(E) -> Self
     where
-        E: std::error::Error + Send + Sync + 'static,
+        E: std::error::Error,
     {
         move |err| Self::Aws {
-            call,
-            cause: aws_sdk_sqs::error::DisplayErrorContext(err).to_string(),
+            call: what,
+            cause: format!("not built: {err}"),
         }
     }
 }
 
-/// [`HarnessError::aws`] as a method, for the kit's own calls.
-trait AwsCall<T> {
-    fn call(self, call: &'static str) -> Result<T, HarnessError>;
-}
-
-impl<T, E> AwsCall<T> for Result<T, E>
-where
-    E: std::error::Error + Send + Sync + 'static,
-{
-    fn call(self, call: &'static str) -> Result<T, HarnessError> {
-        self.map_err(HarnessError::aws(call))
+/// A failed SDK call, read by the workspace's one adapter (`breaker::aws::fault::AwsCall`).
+impl From<SdkCallError> for HarnessError {
+    fn from(error: SdkCallError) -> Self {
+        Self::Aws {
+            call: error.call,
+            cause: error.detail,
+        }
     }
 }

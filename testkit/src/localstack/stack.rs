@@ -17,7 +17,9 @@ use serde_json::{Map, Value, json};
 
 use super::alarm::{AlarmSpec, Watched, put_alarm};
 use super::aws::{Function, FunctionSpec, LocalAws, Mapping, Queue, Trigger};
-use super::{AwsCall, HarnessError, unique_name};
+use breaker::aws::fault::{AwsCall, SdkCallError};
+
+use super::{HarnessError, unique_name};
 
 /// Receives before a message goes to the DLQ, unless the spec says otherwise (the design's
 /// minimum).
@@ -339,9 +341,9 @@ impl Stack {
     pub async fn teardown(&self) -> Vec<HarnessError> {
         let aws = &self.aws;
         let mut failures = Vec::new();
-        let mut note = |result: Result<(), HarnessError>| {
+        let mut note = |result: Result<(), SdkCallError>| {
             if let Err(err) = result {
-                failures.push(err);
+                failures.push(err.into());
             }
         };
         if !self.alarms.is_empty() {
