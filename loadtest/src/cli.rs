@@ -1,9 +1,10 @@
-//! The `loadtest` command line: `flood`, `drill` and `report`. The binary parses and calls
+//! The `loadtest` command line: `flood`, `drill`, `report` and `simulate`. The binary parses and calls
 //! [`run`]; everything else is here so it can be tested.
 //!
 //! Exit codes: `flood` 0 when every planned message was acknowledged, 1 when some were not,
 //! 2 on a usage or setup error, 3 when interrupted; `drill` 0 passed, 1 an assertion failed,
-//! 2 infrastructure error, 3 aborted; `report` 0, or 2 when the report cannot be read.
+//! 2 infrastructure error, 3 aborted; `report` 0, or 2 when the report cannot be read;
+//! `simulate` 0, 1 when a strategy lost messages (a fault of the model), 2 on a bad scenario.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ use crate::flood::schedule::Limit;
 use crate::flood::sender::{FLOOD_RETRY, RetryPolicy};
 use crate::flood::{self, FloodConfig, Live};
 use crate::rates::RateProfile;
+use crate::sim::{self, Profile, report::SimReport, run::STRATEGIES, scenario::Scenario};
 use crate::units::parse_duration;
 
 /// Floodgate's load tester.
@@ -57,6 +59,8 @@ pub enum Command {
     Drill(DrillArgs),
     /// Render the HTML page of a drill's JSON report again.
     Report(ReportArgs),
+    /// Run a scenario in the simulator under each strategy; prints them side by side.
+    Simulate(SimulateArgs),
 }
 
 /// `loadtest flood`.
@@ -139,6 +143,25 @@ pub struct ReportArgs {
     pub html: Option<PathBuf>,
 }
 
+/// `loadtest simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The scenario (TOML; see `loadtest/scenarios/`).
+    pub scenario: PathBuf,
+    /// `none`, `reserved-only`, `toggle`, `floodgate`, or `all`.
+    #[arg(long, default_value = "all")]
+    pub strategy: String,
+    /// The model's parameters: `aws` (documented behaviour) or `localstack` (measured).
+    #[arg(long, default_value = "aws")]
+    pub profile: String,
+    /// The seed (default: the scenario's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Where to write the results as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
 fn parse_var(text: &str) -> std::result::Result<(String, String), String> {
     text.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -200,6 +223,21 @@ pub async fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Flood(args) => flood_command(&options, args, cli.quiet).await,
         Command::Drill(args) => drill_command(&options, args, cli.quiet).await,
+        Command::Simulate(args) => match simulate_command(&args) {
+            Ok(report) => {
+                print!("{}", report.table());
+                if report.strategies.iter().any(|r| r.lost > 0) {
+                    eprintln!("loadtest simulate: messages were lost: a fault of the model");
+                    EXIT_FAILED
+                } else {
+                    EXIT_PASSED
+                }
+            }
+            Err(err) => {
+                eprintln!("loadtest simulate: {err}");
+                EXIT_INFRA
+            }
+        },
         Command::Report(args) => match report_command(&args) {
             Ok(path) => {
                 println!("{}", path.display());
@@ -427,6 +465,51 @@ pub fn report_command(args: &ReportArgs) -> Result<PathBuf> {
     Ok(html)
 }
 
+/// Runs `loadtest simulate`; writes the JSON when asked.
+///
+/// # Errors
+/// [`Error::Io`] or [`Error::Toml`] for the scenario file, [`Error::Invalid`] for a bad
+/// strategy, profile or scenario, [`Error::Json`] when the JSON cannot be written.
+pub fn simulate_command(args: &SimulateArgs) -> Result<SimReport> {
+    let text = std::fs::read_to_string(&args.scenario).map_err(|source| Error::Io {
+        what: "reading",
+        path: args.scenario.clone(),
+        source,
+    })?;
+    let mut scenario = Scenario::from_toml(&text, &args.scenario)?;
+    if let Some(seed) = args.seed {
+        scenario.seed = seed;
+    }
+    let profile = Profile::named(&args.profile)
+        .ok_or_else(|| Error::invalid("--profile", "must be aws or localstack"))?;
+    let strategies: Vec<&str> = if args.strategy == "all" {
+        STRATEGIES.to_vec()
+    } else {
+        vec![args.strategy.as_str()]
+    };
+    let report = SimReport {
+        scenario: scenario.name.clone(),
+        profile: profile.name.to_owned(),
+        seed: scenario.seed,
+        strategies: strategies
+            .iter()
+            .map(|s| sim::run::run(&scenario, &profile, s))
+            .collect::<Result<_>>()?,
+    };
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report).map_err(|source| Error::Json {
+            what: format!("writing {}", path.display()),
+            source,
+        })?;
+        std::fs::write(path, json + "\n").map_err(|source| Error::Io {
+            what: "writing",
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(report)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,5 +599,54 @@ mod tests {
             ]
         );
         assert!(Cli::try_parse_from(["loadtest", "drill", "d.toml", "--var", "novalue"]).is_err());
+    }
+
+    #[test]
+    fn simulate_runs_a_shipped_scenario_and_writes_its_json() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let json = dir.path().join("poison.json");
+        let line = format!(
+            "loadtest simulate {}/scenarios/poison.toml --strategy none --seed 9 --json {}",
+            env!("CARGO_MANIFEST_DIR"),
+            json.display()
+        );
+        let Command::Simulate(args) = parse(&line).command else {
+            panic!("not simulate");
+        };
+        let report = simulate_command(&args).expect("runs");
+        assert_eq!(report.seed, 9);
+        assert_eq!(report.strategies.len(), 1);
+        let written: SimReport =
+            serde_json::from_str(&std::fs::read_to_string(&json).expect("written")).expect("json");
+        assert_eq!(written, report);
+        assert!(report.table().contains("dead-lettered"));
+    }
+
+    #[test]
+    fn every_shipped_scenario_is_valid() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).expect("scenarios") {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("readable");
+            let scenario = Scenario::from_toml(&text, &path).expect("valid");
+            floodgate_core::ControllerConfig::from_json(&scenario.controller_config().to_string())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            seen += 1;
+        }
+        assert!(seen >= 7, "the issue's seven scenarios ship");
+    }
+
+    #[test]
+    fn simulate_refuses_an_unknown_profile() {
+        let line = format!(
+            "loadtest simulate {}/scenarios/poison.toml --profile gcp",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let Command::Simulate(args) = parse(&line).command else {
+            panic!("not simulate");
+        };
+        let err = simulate_command(&args).expect_err("no such profile");
+        assert!(err.to_string().contains("--profile"), "{err}");
     }
 }

@@ -49,6 +49,9 @@ pub struct FunctionSettings {
     pub overhead: Duration,
     /// Whether the mapping reports batch item failures (`ReportBatchItemFailures`).
     pub partial_batch: bool,
+    /// Every message whose sequence number is a multiple of this is poison: it fails
+    /// whatever the downstream does, without calling it.
+    pub poison_every: Option<u64>,
 }
 
 /// One batch in a lane.
@@ -288,8 +291,16 @@ impl Consumer {
         self.running += 1;
         let mut at = now + self.settings.overhead;
         let mut failed = Vec::with_capacity(batch.messages.len());
-        for _ in &batch.messages {
-            let call = downstream.call(at, rng);
+        for message in &batch.messages {
+            let poison = self
+                .settings
+                .poison_every
+                .is_some_and(|every| every > 0 && message.payload.seq % every == 0);
+            if poison {
+                failed.push(true);
+                continue;
+            }
+            let call = downstream.call(at, self.running, rng);
             at = at + call.latency;
             failed.push(!call.ok);
         }
@@ -329,6 +340,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             overhead: Duration::from_millis(10),
             partial_batch: false,
+            poison_every: None,
         }
     }
 

@@ -1,12 +1,14 @@
 //! The downstream the consumer calls once per message: a database or API with a capacity.
 //!
 //! This is not AWS: it is the scenario's stand-in for what a breaker protects, so its shape
-//! is this model's choice, stated here. Each second it serves up to `capacity_per_sec` calls;
-//! a call beyond that fails at once (overloaded), and that second counts as overloaded. Below
-//! capacity, latency grows with utilisation `u` as `base / (1 - u)` (a single-server queue),
-//! capped at 20 × base. Fault windows change it for a while: an outage fails every call
-//! after `base` latency; an error ratio fails that share of calls; a brownout cuts capacity
-//! to a share of itself; a latency spike adds a fixed delay.
+//! is this model's choice, stated here. It serves `capacity_per_sec` calls a second; each
+//! caller (a running invocation) has one call in flight at a time, so with `n` callers a call
+//! takes `max(base, n / capacity)` (Little's law for a saturated server): more callers than
+//! `capacity × base` queue, and every call slows down — until the consumer's function times
+//! out, which is how a flood turns into errors. A second in which calls took more than twice
+//! the idle latency counts as overloaded. Fault windows change it for a while: an outage
+//! fails every call; an error ratio fails that share of calls; a brownout cuts capacity to a
+//! share of itself; a latency spike adds a fixed delay.
 
 use std::time::Duration;
 
@@ -65,10 +67,7 @@ pub struct Downstream {
     capacity_per_sec: f64,
     base_latency: Duration,
     faults: Vec<FaultWindow>,
-    second: u64,
-    calls_this_second: u64,
-    overloaded_this_second: bool,
-    overloaded_seconds: u64,
+    overloaded: std::collections::HashSet<u64>,
     failed_calls: u64,
     calls: u64,
 }
@@ -81,10 +80,7 @@ impl Downstream {
             capacity_per_sec,
             base_latency,
             faults,
-            second: 0,
-            calls_this_second: 0,
-            overloaded_this_second: false,
-            overloaded_seconds: 0,
+            overloaded: std::collections::HashSet::new(),
             failed_calls: 0,
             calls: 0,
         }
@@ -95,16 +91,9 @@ impl Downstream {
         self.faults.iter().any(|f| f.start <= now && now < f.end)
     }
 
-    /// One call at `now`.
-    pub fn call(&mut self, now: SimTime, rng: &mut impl Rng) -> Call {
-        let second = now.as_millis() / 1000;
-        if second != self.second {
-            self.second = second;
-            self.calls_this_second = 0;
-            self.overloaded_this_second = false;
-        }
+    /// One call at `now`, with `callers` calls in flight (this one included).
+    pub fn call(&mut self, now: SimTime, callers: u32, rng: &mut impl Rng) -> Call {
         self.calls += 1;
-        self.calls_this_second += 1;
         let mut capacity = self.capacity_per_sec;
         let mut added = Duration::ZERO;
         let mut fail_ratio: f64 = 0.0;
@@ -116,35 +105,28 @@ impl Downstream {
                 FaultKind::Latency { added: extra } => added += extra,
             }
         }
-        #[allow(clippy::cast_precision_loss)] // calls per second stay far below 2^52
-        let load = self.calls_this_second as f64;
-        let outcome = if load > capacity {
-            if !self.overloaded_this_second {
-                self.overloaded_this_second = true;
-                self.overloaded_seconds += 1;
-            }
-            Call {
-                ok: false,
-                latency: self.base_latency,
-            }
+        let queued = if capacity > 0.0 {
+            Duration::from_secs_f64((f64::from(callers.max(1)) / capacity).min(3600.0))
         } else {
-            let utilisation = if capacity > 0.0 { load / capacity } else { 1.0 };
-            let stretch = (1.0 / (1.0 - utilisation.min(0.95))).min(20.0);
-            let failed = fail_ratio > 0.0 && rng.random::<f64>() < fail_ratio;
-            Call {
-                ok: !failed,
-                latency: self.base_latency.mul_f64(stretch) + added,
-            }
+            Duration::from_hours(1)
         };
-        if !outcome.ok {
+        let latency = self.base_latency.max(queued);
+        if latency > self.base_latency * 2 {
+            self.overloaded.insert(now.as_millis() / 1000);
+        }
+        let failed = fail_ratio > 0.0 && rng.random::<f64>() < fail_ratio;
+        if failed {
             self.failed_calls += 1;
         }
-        outcome
+        Call {
+            ok: !failed,
+            latency: latency + added,
+        }
     }
 
-    /// Seconds in which more calls came than the downstream could serve.
+    /// Seconds in which calls took more than twice the idle latency.
     pub fn overloaded_seconds(&self) -> u64 {
-        self.overloaded_seconds
+        self.overloaded.len() as u64
     }
 
     /// Calls that failed, for any reason.
@@ -166,20 +148,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn calls_beyond_capacity_fail_and_count_the_second_as_overloaded() {
+    fn more_callers_than_it_serves_queue_and_slow_every_call() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let mut d = Downstream::new(10.0, Duration::from_millis(20), vec![]);
-        let results: Vec<Call> = (0..15)
-            .map(|_| d.call(SimTime::from_millis(500), &mut rng))
-            .collect();
-        assert_eq!(results.iter().filter(|c| c.ok).count(), 10);
-        assert_eq!(d.overloaded_seconds(), 1);
-        assert!(
-            results[9].latency > results[0].latency,
-            "latency grows with load"
+        let mut d = Downstream::new(100.0, Duration::from_millis(20), vec![]);
+        // 100 calls/s at 20 ms each: two callers keep it busy without queueing.
+        assert_eq!(
+            d.call(SimTime::ZERO, 2, &mut rng).latency,
+            Duration::from_millis(20)
         );
-        assert!(d.call(SimTime::from_secs(1), &mut rng).ok, "a new second");
-        assert_eq!(d.failed_calls(), 5);
+        assert_eq!(d.overloaded_seconds(), 0);
+        // Fifty callers: each waits its turn, 0.5 s a call.
+        let call = d.call(SimTime::from_secs(1), 50, &mut rng);
+        assert!(call.ok);
+        assert_eq!(call.latency, Duration::from_millis(500));
+        d.call(SimTime::from_millis(1500), 50, &mut rng);
+        assert_eq!(d.overloaded_seconds(), 1, "one second, counted once");
     }
 
     #[test]
@@ -191,10 +174,10 @@ mod tests {
             kind: FaultKind::Outage,
         };
         let mut d = Downstream::new(100.0, Duration::from_millis(20), vec![outage]);
-        assert!(d.call(SimTime::from_secs(9), &mut rng).ok);
-        assert!(!d.call(SimTime::from_secs(10), &mut rng).ok);
-        assert!(!d.call(SimTime::from_millis(19_999), &mut rng).ok);
-        assert!(d.call(SimTime::from_secs(20), &mut rng).ok);
+        assert!(d.call(SimTime::from_secs(9), 1, &mut rng).ok);
+        assert!(!d.call(SimTime::from_secs(10), 1, &mut rng).ok);
+        assert!(!d.call(SimTime::from_millis(19_999), 1, &mut rng).ok);
+        assert!(d.call(SimTime::from_secs(20), 1, &mut rng).ok);
         assert!(d.faulty_at(SimTime::from_secs(15)));
     }
 
@@ -205,7 +188,7 @@ mod tests {
             FaultWindow {
                 start: SimTime::ZERO,
                 end: SimTime::from_secs(1),
-                kind: FaultKind::Brownout { capacity: 0.3 },
+                kind: FaultKind::Brownout { capacity: 0.1 },
             },
             FaultWindow {
                 start: SimTime::from_secs(1),
@@ -213,14 +196,13 @@ mod tests {
                 kind: FaultKind::ErrorRatio { ratio: 0.3 },
             },
         ];
-        let mut d = Downstream::new(100.0, Duration::from_millis(5), faults);
-        let ok = (0..100)
-            .filter(|_| d.call(SimTime::ZERO, &mut rng).ok)
-            .count();
-        assert_eq!(ok, 30);
-        let failed = (1..=90u64)
-            .flat_map(|s| (0..10).map(move |_| s))
-            .filter(|&s| !d.call(SimTime::from_secs(s), &mut rng).ok)
+        let mut d = Downstream::new(100.0, Duration::from_millis(20), faults);
+        assert_eq!(
+            d.call(SimTime::ZERO, 5, &mut rng).latency,
+            Duration::from_millis(500)
+        );
+        let failed = (0..900u64)
+            .filter(|&i| !d.call(SimTime::from_secs(1 + i / 10), 1, &mut rng).ok)
             .count();
         assert!(
             (200..=340).contains(&failed),

@@ -29,6 +29,7 @@ pub mod params;
 pub mod poller;
 pub mod ports;
 pub mod queue;
+pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod time;

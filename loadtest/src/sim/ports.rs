@@ -162,6 +162,11 @@ impl Clock for SimPorts {
 
     fn sleep(&self, span: Duration) -> impl Future<Output = ()> + Send {
         let mut world = self.world.lock().unwrap_or_else(PoisonError::into_inner);
+        // Virtual time counts whole milliseconds: a shorter wait is rounded up, or a waiter
+        // asking for a fraction again and again (a rate limiter) would never see time pass.
+        let span = Duration::from_millis(
+            u64::try_from(span.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX),
+        );
         let until = world.now() + span;
         world.run_until(until);
         ready(())

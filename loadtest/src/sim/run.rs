@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use alarms::AlarmState;
+use floodgate_core::metrics::Recorder;
 use floodgate_core::{Controller, ControllerConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -67,6 +68,8 @@ pub struct StrategyResult {
     pub downstream_failed_calls: u64,
     /// Seconds the downstream was asked for more than its capacity.
     pub downstream_overload_s: u64,
+    /// Invocations of the consumers that failed (function errors and timeouts).
+    pub failed_invocations: u64,
     /// Invokes of the consumers refused for lack of concurrency.
     pub throttled_invocations: u64,
     /// Lambda control-plane requests made.
@@ -75,6 +78,8 @@ pub struct StrategyResult {
     pub transitions: u64,
     /// The state at the end (`floodgate`: the circuit phase; others: the mapping's).
     pub final_state: String,
+    /// `floodgate`: changes of circuit phase.
+    pub phase_changes: Option<u64>,
 }
 
 /// Runs `scenario` under `strategy` with `profile`.
@@ -123,7 +128,11 @@ pub fn run(scenario: &Scenario, profile: &Profile, strategy: &str) -> Result<Str
         }
     }
     let w = lock(&world);
-    Ok(observer.result(strategy, &w, driver.final_state(&w)))
+    let mut result = observer.result(strategy, &w, driver.final_state(&w));
+    if let Driver::Floodgate { phases, .. } = &driver {
+        result.phase_changes = Some(phases.changes());
+    }
+    Ok(result)
 }
 
 fn lock(world: &Arc<Mutex<World>>) -> std::sync::MutexGuard<'_, World> {
@@ -141,7 +150,7 @@ enum Driver {
     /// The real controller.
     Floodgate {
         controller: Box<Controller<SimPorts>>,
-        runtime: tokio::runtime::Runtime,
+        phases: Arc<PhaseRecorder>,
     },
 }
 
@@ -149,13 +158,12 @@ impl Driver {
     fn floodgate(scenario: &Scenario, world: &Arc<Mutex<World>>) -> Result<Self> {
         let config = ControllerConfig::from_json(&scenario.controller_config().to_string())
             .map_err(|e| Error::invalid("floodgate", e.to_string()))?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .map_err(|e| Error::invalid("runtime", e.to_string()))?;
-        let controller = Controller::new(config, SimPorts::new(Arc::clone(world)));
+        let phases = Arc::new(PhaseRecorder::default());
+        let controller = Controller::new(config, SimPorts::new(Arc::clone(world)))
+            .with_recorder(Arc::clone(&phases) as Arc<dyn Recorder>);
         let driver = Self::Floodgate {
             controller: Box::new(controller),
-            runtime,
+            phases,
         };
         // The first tick adopts the mappings, as after a deployment.
         driver.invoke(world, &json!({"floodgate": "tick"}));
@@ -163,15 +171,11 @@ impl Driver {
     }
 
     fn invoke(&self, world: &Arc<Mutex<World>>, event: &Value) {
-        if let Self::Floodgate {
-            controller,
-            runtime,
-        } = self
-        {
+        if let Self::Floodgate { controller, .. } = self {
             let now = wall(lock(world).now());
             let body = event.to_string();
             // A failed invocation is what it is on AWS: logged, and the next tick repairs.
-            let _ = runtime.block_on(controller.handle(body.as_bytes(), now));
+            let _ = run_to_end(controller.handle(body.as_bytes(), now));
         }
     }
 
@@ -220,17 +224,82 @@ impl Driver {
 
     fn final_state(&self, world: &World) -> String {
         match self {
-            Self::Floodgate { .. } => world
-                .circuits
-                .first()
-                .and_then(|c| c.tags.get("floodgate:state").cloned())
-                .unwrap_or_else(|| "unknown".to_owned()),
+            Self::Floodgate { phases, .. } => phases.last(),
             _ => world.circuits.first().map_or_else(String::new, |c| {
                 let mut mapping = c.consumer.mapping.clone();
                 mapping.state(world.now()).to_string()
             }),
         }
     }
+}
+
+/// Reads the controller's EMF lines for the phase of each circuit: the last one seen, and how
+/// often one changed.
+#[derive(Debug, Default)]
+struct PhaseRecorder {
+    phases: Mutex<(std::collections::BTreeMap<String, String>, u64)>,
+}
+
+impl PhaseRecorder {
+    /// The phases at the end: the one phase every circuit is in, or each count.
+    fn last(&self) -> String {
+        let guard = self.phases.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+        for phase in guard.0.values() {
+            *counts.entry(phase).or_default() += 1;
+        }
+        match counts.len() {
+            0 => "unknown".to_owned(),
+            1 => counts
+                .keys()
+                .next()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            _ => counts
+                .iter()
+                .map(|(phase, n)| format!("{n} {phase}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+
+    /// Phase changes seen.
+    fn changes(&self) -> u64 {
+        self.phases.lock().unwrap_or_else(PoisonError::into_inner).1
+    }
+}
+
+impl Recorder for PhaseRecorder {
+    fn record(&self, line: &str) {
+        let Ok(value) = serde_json::from_str::<Value>(line) else {
+            return;
+        };
+        let (Some(circuit), Some(phase)) = (
+            value.get("Circuit").and_then(Value::as_str),
+            value.get("StateName").and_then(Value::as_str),
+        ) else {
+            return;
+        };
+        let mut guard = self.phases.lock().unwrap_or_else(PoisonError::into_inner);
+        let previous = guard.0.insert(circuit.to_owned(), phase.to_owned());
+        if previous.is_some_and(|p| p != phase) {
+            guard.1 += 1;
+        }
+    }
+}
+
+/// Runs an invocation of the controller to its end. Every port of the simulator answers at
+/// once (waiting runs the world forward instead), so the future never waits on anything
+/// outside itself: it is polled until it is ready, with no async runtime.
+fn run_to_end<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    for _ in 0..1_000_000 {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+    }
+    panic!("a controller invocation waited on something outside the simulated world");
 }
 
 /// The toggle's one call: `UpdateEventSourceMapping Enabled=…` through the control plane;
@@ -371,10 +440,12 @@ impl Observer {
                 .map(|(end, at)| at.since(end).as_secs_f64()),
             downstream_failed_calls: 0,
             downstream_overload_s: 0,
+            failed_invocations: 0,
             throttled_invocations: 0,
             control_plane_calls: world.control_plane.calls,
             transitions: 0,
             final_state,
+            phase_changes: None,
         };
         for (c, a) in world.circuits.iter().zip(world.accounting()) {
             r.sent += a.sent;
@@ -386,6 +457,7 @@ impl Observer {
             r.still_queued += a.still_queued;
             r.downstream_failed_calls += c.downstream.failed_calls();
             r.downstream_overload_s += c.downstream.overloaded_seconds();
+            r.failed_invocations += c.consumer.counts().errors;
             r.throttled_invocations += c.consumer.counts().throttles;
             r.transitions += c.consumer.mapping.updates();
         }
@@ -439,5 +511,82 @@ mod tests {
             floodgate.dead_lettered < none.dead_lettered,
             "{floodgate:#?}"
         );
+    }
+
+    #[test]
+    fn the_same_scenario_and_seed_give_byte_identical_results() {
+        let scenario = Scenario::from_toml(OUTAGE, Path::new("outage.toml")).expect("valid");
+        let profile = Profile::aws();
+        for strategy in STRATEGIES {
+            let a = run(&scenario, &profile, strategy).expect("runs");
+            let b = run(&scenario, &profile, strategy).expect("runs");
+            assert_eq!(
+                serde_json::to_string(&a).expect("json"),
+                serde_json::to_string(&b).expect("json"),
+                "{strategy}"
+            );
+        }
+    }
+
+    fn short_scenario(rate: u32, start_s: u64, length_s: u64, ratio: f64, seed: u64) -> Scenario {
+        let text = format!(
+            r#"
+            name = "prop"
+            duration = "12m"
+            seed = {seed}
+            load = {{ kind = "constant", rate = {rate} }}
+            load_for = "10m"
+            consumer = {{ maximum_concurrency = 10, visibility_timeout = "10s", max_receive_count = 3 }}
+            [downstream]
+            capacity_per_sec = 100
+            latency = "20ms"
+            [[downstream.faults]]
+            start = "{start_s}s"
+            for = "{length_s}s"
+            fault = {{ kind = "error_ratio", ratio = {ratio} }}
+            [floodgate]
+            levels = {{ max = 10, safe = 4 }}
+            timings = {{ open_wait_secs = 30, min_dwell_secs = 10, healthy_dwell_secs = 30, probe_window_secs = 30, ramp_step_secs = 10, throttle_step_secs = 10 }}
+            overflow = {{ ceiling = 50, replay_after_secs = 10 }}
+            "#
+        );
+        Scenario::from_toml(&text, Path::new("prop.toml")).expect("valid")
+    }
+
+    /// Whatever the load, the fault and the strategy, every message sent is somewhere at the
+    /// end: consumed, queued, dead-lettered or expired. 16 cases: each runs a simulation, and
+    /// `PROPTEST_CASES` (set for the fast properties) must not multiply them, so the runner is
+    /// built here rather than by `proptest!`, which applies that variable.
+    #[test]
+    fn no_strategy_ever_loses_a_message() {
+        use proptest::prelude::*;
+        let config = ProptestConfig {
+            cases: 16,
+            max_shrink_iters: 32,
+            ..ProptestConfig::default()
+        };
+        let cases = (
+            1u32..80,
+            0u64..300,
+            1u64..400,
+            0.0f64..1.0,
+            0u64..1000,
+            proptest::sample::select(STRATEGIES.to_vec()),
+        );
+        proptest::test_runner::TestRunner::new(config)
+            .run(
+                &cases,
+                |(rate, start_s, length_s, ratio, seed, strategy)| {
+                    let scenario = short_scenario(rate, start_s, length_s, ratio, seed);
+                    let r = run(&scenario, &Profile::aws(), strategy).expect("runs");
+                    prop_assert_eq!(r.lost, 0, "{:#?}", r);
+                    prop_assert_eq!(
+                        r.consumed + r.still_queued + r.dead_lettered + r.expired,
+                        r.sent
+                    );
+                    Ok(())
+                },
+            )
+            .unwrap_or_else(|failure| panic!("{failure}"));
     }
 }

@@ -97,6 +97,8 @@ pub struct ConsumerSpec {
     pub partial_batch: bool,
     /// Concurrency available to the function without a reservation.
     pub unreserved_concurrency: u32,
+    /// Every message whose sequence number is a multiple of this fails, always (poison).
+    pub poison_every: Option<u64>,
 }
 
 impl Default for ConsumerSpec {
@@ -111,6 +113,7 @@ impl Default for ConsumerSpec {
             maximum_concurrency: None,
             partial_batch: false,
             unreserved_concurrency: 1000,
+            poison_every: None,
         }
     }
 }
@@ -347,6 +350,7 @@ impl Scenario {
                     timeout: c.function_timeout,
                     overhead: c.overhead,
                     partial_batch: c.partial_batch,
+                    poison_every: c.poison_every,
                 },
                 c.batch_size,
             );
