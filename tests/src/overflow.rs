@@ -14,7 +14,7 @@ use std::time::Duration;
 use aws_sdk_cloudwatch::types::StateValue;
 use aws_sdk_sqs::primitives::Blob;
 use aws_sdk_sqs::types::{
-    Message, MessageAttributeValue, MessageSystemAttributeName, MessageSystemAttributeNameForSends,
+    Message, MessageAttributeValue, MessageSystemAttributeNameForSends,
     MessageSystemAttributeValue, QueueAttributeName,
 };
 use breaker::aws::AwsPorts;
@@ -409,37 +409,13 @@ impl OverflowBed {
         let mut drained = Vec::new();
         let mut empty_polls = 0;
         while empty_polls < 2 && Instant::now() < deadline {
-            let received = self
-                .aws
-                .sqs
-                .receive_message()
-                .queue_url(&queue.url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .message_attribute_names("All")
-                .message_system_attribute_names(MessageSystemAttributeName::All)
-                .send()
-                .await
-                .call("ReceiveMessage")?;
-            let messages = received.messages();
+            let messages = self.aws.take(queue).await?;
             if messages.is_empty() {
                 empty_polls += 1;
                 continue;
             }
             empty_polls = 0;
-            for message in messages {
-                if let Some(handle) = message.receipt_handle() {
-                    self.aws
-                        .sqs
-                        .delete_message()
-                        .queue_url(&queue.url)
-                        .receipt_handle(handle)
-                        .send()
-                        .await
-                        .call("DeleteMessage")?;
-                }
-                drained.push(message.clone());
-            }
+            drained.extend(messages);
         }
         Ok(drained)
     }

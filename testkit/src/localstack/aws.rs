@@ -392,6 +392,38 @@ impl LocalAws {
         Ok(ids)
     }
 
+    /// One long poll (1 s) of up to 10 messages of `queue`, with their message and system
+    /// attributes, each deleted once received.
+    ///
+    /// # Errors
+    /// [`HarnessError::Aws`] when SQS fails.
+    pub async fn take(&self, queue: &Queue) -> Result<Vec<Message>, HarnessError> {
+        let received = self
+            .sqs
+            .receive_message()
+            .queue_url(&queue.url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_attribute_names("All")
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .call("ReceiveMessage")?;
+        let messages = received.messages().to_vec();
+        for message in &messages {
+            if let Some(handle) = message.receipt_handle() {
+                self.sqs
+                    .delete_message()
+                    .queue_url(&queue.url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .call("DeleteMessage")?;
+            }
+        }
+        Ok(messages)
+    }
+
     /// Receives (and deletes) messages until at least `expected` have arrived and the queue
     /// then stays empty for one more long poll, so unexpected extra messages are returned too
     /// instead of being left for nobody.
@@ -408,32 +440,11 @@ impl LocalAws {
         let deadline = Instant::now() + timeout;
         let mut drained = Vec::new();
         loop {
-            let received = self
-                .sqs
-                .receive_message()
-                .queue_url(&queue.url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .message_system_attribute_names(MessageSystemAttributeName::All)
-                .send()
-                .await
-                .call("ReceiveMessage")?;
-            let messages = received.messages();
+            let messages = self.take(queue).await?;
             if messages.is_empty() && drained.len() >= expected {
                 return Ok(drained);
             }
-            for message in messages {
-                if let Some(handle) = message.receipt_handle() {
-                    self.sqs
-                        .delete_message()
-                        .queue_url(&queue.url)
-                        .receipt_handle(handle)
-                        .send()
-                        .await
-                        .call("DeleteMessage")?;
-                }
-                drained.push(message.clone());
-            }
+            drained.extend(messages);
             if Instant::now() >= deadline && drained.len() < expected {
                 let bodies: Vec<&str> = drained.iter().filter_map(Message::body).collect();
                 return Err(HarnessError::Timeout {
