@@ -163,13 +163,7 @@ impl Consumer {
 
     /// Messages the consumer holds (received, not yet deleted or returned).
     pub fn held(&self) -> usize {
-        self.lanes
-            .iter()
-            .map(|lane| match lane {
-                Lane::Idle => 0,
-                Lane::Throttled { batch, .. } | Lane::Running { batch, .. } => batch.messages.len(),
-            })
-            .sum()
+        self.held_messages().count()
     }
 
     /// The messages the consumer holds.

@@ -67,7 +67,10 @@ pub struct Downstream {
     capacity_per_sec: f64,
     base_latency: Duration,
     faults: Vec<FaultWindow>,
-    overloaded: std::collections::HashSet<u64>,
+    /// Which seconds were overloaded, by second since the start (a call's hot path: indexed,
+    /// not hashed).
+    overloaded: Vec<bool>,
+    overloaded_seconds: u64,
     failed_calls: u64,
     calls: u64,
 }
@@ -80,7 +83,8 @@ impl Downstream {
             capacity_per_sec,
             base_latency,
             faults,
-            overloaded: std::collections::HashSet::new(),
+            overloaded: Vec::new(),
+            overloaded_seconds: 0,
             failed_calls: 0,
             calls: 0,
         }
@@ -112,7 +116,13 @@ impl Downstream {
         };
         let latency = self.base_latency.max(queued);
         if latency > self.base_latency * 2 {
-            self.overloaded.insert(now.as_millis() / 1000);
+            let second = usize::try_from(now.as_millis() / 1000).unwrap_or(usize::MAX);
+            if self.overloaded.len() <= second {
+                self.overloaded.resize(second + 1, false);
+            }
+            if !std::mem::replace(&mut self.overloaded[second], true) {
+                self.overloaded_seconds += 1;
+            }
         }
         let failed = fail_ratio > 0.0 && rng.random::<f64>() < fail_ratio;
         if failed {
@@ -126,7 +136,7 @@ impl Downstream {
 
     /// Seconds in which calls took more than twice the idle latency.
     pub fn overloaded_seconds(&self) -> u64 {
-        self.overloaded.len() as u64
+        self.overloaded_seconds
     }
 
     /// Calls that failed, for any reason.

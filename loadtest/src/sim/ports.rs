@@ -354,7 +354,7 @@ impl Alarms for SimPorts {
             let (invocations, errors) = (key("Invocations"), key("Errors"));
             let mut traffic = ProbeTraffic::default();
             let mut start = first;
-            while start + minute <= to.max(first) + minute && start < to {
+            while start < to {
                 let at = SimTime::from_millis(start);
                 let sum = |k: &MetricKey| {
                     world

@@ -60,9 +60,9 @@ pub struct StrategyResult {
     /// Fault start → the first moment every failing consumer stopped taking new batches or
     /// was held at the probe level; `None` if never.
     pub time_to_protect_s: Option<f64>,
-    /// Fault end → back to normal (mapping enabled at its configured concurrency, reserved
-    /// concurrency as deployed) and backlog back to its level at the fault's start; `None` if
-    /// never.
+    /// Fault end → back to normal (every mapping enabled at its deployed
+    /// `MaximumConcurrency`, every overflow queue empty) and the backlog back to its level at
+    /// the fault's start; `None` if never.
     pub time_to_recover_s: Option<f64>,
     /// Downstream calls that failed.
     pub downstream_failed_calls: u64,
@@ -348,7 +348,6 @@ struct Observer {
     fault_end: Option<SimTime>,
     probe: u32,
     configured_max: Option<u32>,
-    deployed_reserved: Option<u32>,
     backlog_at_fault: Option<u64>,
     protected_at: Option<SimTime>,
     recovered_at: Option<SimTime>,
@@ -367,9 +366,12 @@ impl Observer {
         Self {
             fault_start: fault_start.map(|d| SimTime::ZERO + d),
             fault_end: fault_end.map(|d| SimTime::ZERO + d),
-            probe: 2,
+            // The level a tripped circuit probes at: the controller's own `levels.probe`.
+            probe: scenario.controller_config()["circuits"][0]["levels"]["probe"]
+                .as_u64()
+                .and_then(|p| u32::try_from(p).ok())
+                .unwrap_or(2),
             configured_max: scenario.consumer.maximum_concurrency,
-            deployed_reserved: scenario.consumer.reserved_concurrency,
             backlog_at_fault: None,
             protected_at: None,
             recovered_at: None,
@@ -416,7 +418,6 @@ impl Observer {
         {
             self.recovered_at = Some(now);
         }
-        let _ = self.deployed_reserved;
     }
 
     fn result(&self, strategy: &str, world: &World, final_state: String) -> StrategyResult {

@@ -323,7 +323,10 @@ impl World {
             profile,
             metrics: Metrics::default(),
             circuits,
+            // Alarm actions invoke the function asynchronously (CloudWatch User Guide, "Lambda
+            // alarm actions"); how long that takes is not documented: this model's assumption.
             action_delay: Duration::from_millis(500),
+            // Not documented either: a typical in-Region API round trip, this model's assumption.
             api_latency: Duration::from_millis(20),
             control_plane: ControlPlane::new(15.0),
             now: SimTime::ZERO,
