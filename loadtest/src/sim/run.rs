@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use crate::error::{Error, Result};
 use crate::sim::names::{ACCOUNT, Names, REGION};
 use crate::sim::params::Profile;
-use crate::sim::ports::{SimPorts, wall};
+use crate::sim::ports::{SimPorts, epoch, wall};
 use crate::sim::scenario::Scenario;
 use crate::sim::time::SimTime;
 use crate::sim::world::{AlarmAction, World};
@@ -80,6 +80,22 @@ pub struct StrategyResult {
     pub final_state: String,
     /// `floodgate`: changes of circuit phase.
     pub phase_changes: Option<u64>,
+    /// `floodgate`: every change of a circuit's phase, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phase_log: Vec<PhaseChange>,
+}
+
+/// One change of a circuit's phase, as the controller's metrics recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhaseChange {
+    /// Seconds since the simulation's start.
+    pub at_s: u64,
+    /// The circuit.
+    pub circuit: String,
+    /// The phase before.
+    pub from: String,
+    /// The phase after.
+    pub to: String,
 }
 
 /// Runs `scenario` under `strategy` with `profile`.
@@ -131,6 +147,7 @@ pub fn run(scenario: &Scenario, profile: &Profile, strategy: &str) -> Result<Str
     let mut result = observer.result(strategy, &w, driver.final_state(&w));
     if let Driver::Floodgate { phases, .. } = &driver {
         result.phase_changes = Some(phases.changes());
+        result.phase_log = phases.log();
     }
     Ok(result)
 }
@@ -237,7 +254,7 @@ impl Driver {
 /// often one changed.
 #[derive(Debug, Default)]
 struct PhaseRecorder {
-    phases: Mutex<(std::collections::BTreeMap<String, String>, u64)>,
+    phases: Mutex<(std::collections::BTreeMap<String, String>, Vec<PhaseChange>)>,
 }
 
 impl PhaseRecorder {
@@ -265,7 +282,20 @@ impl PhaseRecorder {
 
     /// Phase changes seen.
     fn changes(&self) -> u64 {
-        self.phases.lock().unwrap_or_else(PoisonError::into_inner).1
+        self.phases
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .1
+            .len() as u64
+    }
+
+    /// The changes, in order.
+    fn log(&self) -> Vec<PhaseChange> {
+        self.phases
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .1
+            .clone()
     }
 }
 
@@ -280,10 +310,17 @@ impl Recorder for PhaseRecorder {
         ) else {
             return;
         };
+        let at = value["_aws"]["Timestamp"].as_i64().unwrap_or_default();
+        let at_s = u64::try_from((at - epoch().timestamp_millis()) / 1000).unwrap_or(0);
         let mut guard = self.phases.lock().unwrap_or_else(PoisonError::into_inner);
         let previous = guard.0.insert(circuit.to_owned(), phase.to_owned());
-        if previous.is_some_and(|p| p != phase) {
-            guard.1 += 1;
+        if let Some(from) = previous.filter(|p| p != phase) {
+            guard.1.push(PhaseChange {
+                at_s,
+                circuit: circuit.to_owned(),
+                from,
+                to: phase.to_owned(),
+            });
         }
     }
 }
@@ -447,6 +484,7 @@ impl Observer {
             transitions: 0,
             final_state,
             phase_changes: None,
+            phase_log: Vec::new(),
         };
         for (c, a) in world.circuits.iter().zip(world.accounting()) {
             r.sent += a.sent;
