@@ -15,12 +15,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use alarms::AlarmState;
+use alarms::eval::Statistic;
 use floodgate_core::metrics::Recorder;
 use floodgate_core::{Controller, ControllerConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
+use crate::sim::cloudwatch::{AlarmSource, MetricKey, SimAlarm};
 use crate::sim::names::{ACCOUNT, Names, REGION};
 use crate::sim::params::Profile;
 use crate::sim::ports::{SimPorts, epoch, wall};
@@ -80,9 +82,28 @@ pub struct StrategyResult {
     pub final_state: String,
     /// `floodgate`: changes of circuit phase.
     pub phase_changes: Option<u64>,
+    /// `floodgate`: how the controller's invocations ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<ControllerStats>,
     /// `floodgate`: every change of a circuit's phase, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub phase_log: Vec<PhaseChange>,
+}
+
+/// How the controller's invocations ended, over the whole run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControllerStats {
+    /// Invocations (alarm actions and ticks).
+    pub invocations: u64,
+    /// Invocations that failed as a whole, by the error's kind.
+    pub failed: std::collections::BTreeMap<String, u64>,
+    /// The first failure of each kind, in words.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub first_failure: std::collections::BTreeMap<String, String>,
+    /// Circuits a tick reported failed, by the error's kind.
+    pub circuits_failed: std::collections::BTreeMap<String, u64>,
+    /// Circuits a tick did not reach in its time budget.
+    pub circuits_deferred: u64,
 }
 
 /// One change of a circuit's phase, as the controller's metrics recorded it.
@@ -145,9 +166,10 @@ pub fn run(scenario: &Scenario, profile: &Profile, strategy: &str) -> Result<Str
     }
     let w = lock(&world);
     let mut result = observer.result(strategy, &w, driver.final_state(&w));
-    if let Driver::Floodgate { phases, .. } = &driver {
+    if let Driver::Floodgate { phases, stats, .. } = &driver {
         result.phase_changes = Some(phases.changes());
         result.phase_log = phases.log();
+        result.controller = Some(stats.clone());
     }
     Ok(result)
 }
@@ -168,6 +190,7 @@ enum Driver {
     Floodgate {
         controller: Box<Controller<SimPorts>>,
         phases: Arc<PhaseRecorder>,
+        stats: ControllerStats,
     },
 }
 
@@ -178,21 +201,41 @@ impl Driver {
         let phases = Arc::new(PhaseRecorder::default());
         let controller = Controller::new(config, SimPorts::new(Arc::clone(world)))
             .with_recorder(Arc::clone(&phases) as Arc<dyn Recorder>);
-        let driver = Self::Floodgate {
+        let mut driver = Self::Floodgate {
             controller: Box::new(controller),
             phases,
+            stats: ControllerStats::default(),
         };
         // The first tick adopts the mappings, as after a deployment.
         driver.invoke(world, &json!({"floodgate": "tick"}));
         Ok(driver)
     }
 
-    fn invoke(&self, world: &Arc<Mutex<World>>, event: &Value) {
-        if let Self::Floodgate { controller, .. } = self {
+    fn invoke(&mut self, world: &Arc<Mutex<World>>, event: &Value) {
+        if let Self::Floodgate {
+            controller, stats, ..
+        } = self
+        {
             let now = wall(lock(world).now());
             let body = event.to_string();
+            stats.invocations += 1;
             // A failed invocation is what it is on AWS: logged, and the next tick repairs.
-            let _ = run_to_end(controller.handle(body.as_bytes(), now));
+            match run_to_end(controller.handle(body.as_bytes(), now)) {
+                Ok(response) => {
+                    for failed in response.failed {
+                        *stats.circuits_failed.entry(failed.kind).or_default() += 1;
+                    }
+                    stats.circuits_deferred += response.deferred.len() as u64;
+                }
+                Err(error) => {
+                    let kind = error.kind().to_owned();
+                    stats
+                        .first_failure
+                        .entry(kind.clone())
+                        .or_insert_with(|| error.to_string());
+                    *stats.failed.entry(kind).or_default() += 1;
+                }
+            }
         }
     }
 
@@ -374,9 +417,50 @@ fn alarm_event(world: &World, action: &AlarmAction) -> Value {
             "alarmName": alarm.name,
             "state": {"value": action.state.as_str(), "reason": "simulated", "timestamp": time},
             "previousState": {"value": previous, "reason": "simulated", "timestamp": time},
-            "configuration": {"metrics": []},
+            "configuration": {"metrics": alarm_metrics(alarm)},
         }
     })
+}
+
+/// The `configuration.metrics` of `alarm`'s payload, as `DescribeAlarms` would list its
+/// `Metrics` (CloudWatch User Guide, "Lambda alarm actions": one `metricStat` for a metric
+/// alarm; the expression and its inputs for a metric-math alarm).
+fn alarm_metrics(alarm: &SimAlarm) -> Value {
+    let period = alarm.config.period_seconds();
+    let stat = |id: &str, key: &MetricKey, statistic: Statistic, data: bool| {
+        let (name, value) = key
+            .dimension
+            .split_once('=')
+            .unwrap_or((&key.dimension, ""));
+        json!({
+            "id": id,
+            "metricStat": {
+                "metric": {"namespace": key.namespace, "name": key.name, "dimensions": {name: value}},
+                "period": period,
+                "stat": statistic,
+            },
+            "returnData": data,
+        })
+    };
+    match &alarm.source {
+        AlarmSource::Metric(key) => json!([stat("m1", key, alarm.config.statistic(), true)]),
+        AlarmSource::ErrorRate {
+            errors,
+            invocations,
+            min_invocations,
+        } => json!([
+            {
+                "id": "rate",
+                "expression": format!(
+                    "IF(invocations >= {min_invocations}, 100 * errors / invocations, 0)"
+                ),
+                "label": "Error rate",
+                "returnData": true,
+            },
+            stat("errors", errors, Statistic::Sum, false),
+            stat("invocations", invocations, Statistic::Sum, false),
+        ]),
+    }
 }
 
 /// Follows the world for the report.
@@ -484,6 +568,7 @@ impl Observer {
             transitions: 0,
             final_state,
             phase_changes: None,
+            controller: None,
             phase_log: Vec::new(),
         };
         for (c, a) in world.circuits.iter().zip(world.accounting()) {
@@ -542,6 +627,16 @@ mod tests {
             "an outage with nothing in front burns the DLQ: {none:#?}"
         );
         assert!(none.time_to_protect_s.is_none());
+        // Every alarm action reached the controller as a payload it accepts.
+        let stats = floodgate
+            .controller
+            .as_ref()
+            .expect("floodgate's invocations");
+        assert!(stats.failed.is_empty(), "{stats:#?}");
+        assert!(
+            stats.invocations > 40,
+            "ticks and alarm actions: {stats:#?}"
+        );
         assert!(
             floodgate.time_to_protect_s.is_some(),
             "the controller opened the circuit: {floodgate:#?}"
