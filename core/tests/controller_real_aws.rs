@@ -278,7 +278,7 @@ async fn a_probe_whose_own_traffic_fails_reopens_before_any_alarm_fires() {
         FUNCTION,
         ProbeOutcome {
             invocations: 8,
-            errors: 3,
+            errors: 5,
         },
     );
     let response = h.tick(at(780)).await;
@@ -287,7 +287,7 @@ async fn a_probe_whose_own_traffic_fails_reopens_before_any_alarm_fires() {
         response.circuits[0].transitions[0].cause,
         Cause::ProbeFailed {
             invocations: 8,
-            errors: 3
+            errors: 5
         }
     ));
     assert_eq!(h.persisted().phase.trips(), 2, "a longer wait next time");

@@ -6,6 +6,7 @@
 
 mod overflow_support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use floodgate_core::ports::{AttributeValue, OutgoingMessage, QueueAttributes};
@@ -212,7 +213,39 @@ async fn a_message_that_fits_the_overflow_queue_but_not_the_source_goes_to_the_d
     assert_eq!(record["cause"]["kind"], "too-large-for-source", "{record}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
+async fn a_replay_goes_on_as_the_consumer_makes_room_and_never_fills_the_source_past_its_ceiling() {
+    let h = Arc::new(Harness::settled().await);
+    h.aws().push_bodies(SOURCE, bodies("backlog", 15));
+    park(h.aws(), &bodies("parked", 30));
+    // A consumer taking 5 messages every 500 ms, noting the deepest source it saw.
+    let consumer = {
+        let h = Arc::clone(&h);
+        tokio::spawn(async move {
+            let mut deepest = 0;
+            for _ in 0..40 {
+                deepest = deepest.max(h.aws().visible_messages(SOURCE).len());
+                h.aws().consume(SOURCE, 5);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            deepest
+        })
+    };
+
+    let response = h.tick(at(REPLAY_AFTER_SECS)).await;
+
+    let overflow = report(&response);
+    assert_eq!(overflow.action, OverflowAction::Replay);
+    assert_eq!(
+        overflow.replayed, 30,
+        "the whole overflow, not just the room seen at the start: {overflow:?}"
+    );
+    assert!(h.aws().all_messages(OVERFLOW).is_empty());
+    let deepest = consumer.await.expect("the consumer ran");
+    assert!(deepest <= CEILING_COUNT, "the source held {deepest}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn replay_fills_the_source_only_up_to_its_ceiling() {
     let h = Harness::settled().await;
     h.aws().push_bodies(SOURCE, bodies("backlog", 15));
@@ -222,9 +255,18 @@ async fn replay_fills_the_source_only_up_to_its_ceiling() {
 
     let overflow = report(&response);
     assert_eq!(overflow.action, OverflowAction::Replay);
+    // Planned: the whole overflow; replayed: the room below the ceiling, after which the
+    // replay waits for the consumer to make room (here nobody consumes) until its budget ends.
     assert_eq!(
         (overflow.planned, overflow.replayed),
-        (5, 5),
+        (30, 5),
+        "{overflow:?}"
+    );
+    assert!(
+        overflow
+            .stopped
+            .as_deref()
+            .is_some_and(|s| s.contains("holds its ceiling")),
         "{overflow:?}"
     );
     assert_eq!(h.aws().visible_messages(SOURCE).len(), CEILING_COUNT);

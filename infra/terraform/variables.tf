@@ -143,7 +143,7 @@ variable "circuits" {
     alarms = optional(object({
       errors = optional(object({
         enabled             = optional(bool, true)
-        threshold           = optional(number, 10)
+        threshold           = optional(number, 50)
         min_invocations     = optional(number, 10)
         period_secs         = optional(number, 60)
         evaluation_periods  = optional(number, 3)

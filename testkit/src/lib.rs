@@ -661,6 +661,18 @@ impl FakeAws {
         self.push_messages(url, bodies.into_iter().map(OutgoingMessage::new))
     }
 
+    /// Takes (deletes) up to `n` of the oldest visible messages of queue `url`, as a consumer
+    /// that processed them; returns how many it took. Not recorded.
+    pub fn consume(&self, url: &str, n: usize) -> usize {
+        let mut world = self.lock();
+        let Some(queue) = world.message_queues.get_mut(url) else {
+            return 0;
+        };
+        let taken = n.min(queue.visible.len());
+        queue.visible.drain(..taken);
+        taken
+    }
+
     /// The visible messages of queue `url`, oldest first.
     pub fn visible_messages(&self, url: &str) -> Vec<FakeMessage> {
         self.lock()

@@ -330,7 +330,7 @@ impl OverflowBed {
             job,
             count,
             Utc::now(),
-            async || None,
+            async |_| Ok(u64::MAX),
         )
         .await
     }

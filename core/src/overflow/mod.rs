@@ -51,9 +51,13 @@
 //!   message would otherwise wait in the overflow queue until it expires, sends it to the
 //!   DLQ. A message that already has SQS's 10 message attributes has no room for a
 //!   provenance and is `unmovable` too.
-//! - **Replay never refills the source past its ceiling**: its count is capped at the
-//!   headroom `ceiling - visible` ([`plan()`]), so a replay cannot push the source back over
-//!   the level that trips moves, and the circuit does not flap.
+//! - **Replay never refills the source past its ceiling**: it starts only under the ceiling
+//!   ([`plan()`]), and before each batch it checks the room `ceiling - visible` left in the
+//!   source (the depth read again every [`REPLAY_RECHECK`], less what it replayed since),
+//!   sending no more than that and waiting for the consumer to make room when there is
+//!   none; so a replay cannot push the source back over the level that trips moves, and
+//!   the circuit does not flap, while a consumer that keeps up gets the replay at its full
+//!   rate for the whole invocation.
 //! - **Replay checks provenance.** A message is replayed only to the source its
 //!   [`batch::MOVED_ATTRIBUTE`] names, and only if that is this circuit's source; the
 //!   configuration also refuses overflow queues shared between circuits or used as another
@@ -187,19 +191,48 @@ pub async fn run<P: Ports>(
         hold: transfer::UNMOVABLE_HOLD,
         limits,
     };
-    // Only a replay watches the alarms: a move happens because the circuit is tripped.
-    let mut watch =
-        (direction == Direction::Replay).then(|| AlarmWatch::new(ctx.ports, circuit.alarm_names()));
-    let tally = transfer(ctx.ports, &pacer, &job, plan.count(), now, async || {
-        if budget.remaining(ctx.ports).is_zero() {
-            return Some("the invocation's time budget is used up".to_owned());
-        }
-        match &mut watch {
-            Some(watch) => watch.tripped().await,
-            None => None,
-        }
-    })
+    // Only a replay watches the alarms (a move happens because the circuit is tripped) and
+    // the source's room below its ceiling.
+    let mut watch = (direction == Direction::Replay).then(|| {
+        (
+            AlarmWatch::new(ctx.ports, circuit.alarm_names()),
+            SourceRoom::new(
+                ctx.ports,
+                source_url,
+                config.ceiling(),
+                source.map_or(0, |q| q.visible),
+            ),
+        )
+    });
+    let tally = transfer(
+        ctx.ports,
+        &pacer,
+        &job,
+        plan.count(),
+        now,
+        async |transferred| {
+            if budget.remaining(ctx.ports).is_zero() {
+                return Err("the invocation's time budget is used up".to_owned());
+            }
+            match &mut watch {
+                Some((alarms, room)) => {
+                    if let Some(reason) = alarms.tripped().await {
+                        return Err(reason);
+                    }
+                    room.wait_for_room(transferred, budget).await
+                }
+                None => Ok(u64::MAX),
+            }
+        },
+    )
     .await;
+    tallied(&mut report, direction, tally);
+    finish(ctx, circuit, &report, now);
+    Some(report)
+}
+
+/// `report` with what a transfer `direction` did.
+fn tallied(report: &mut OverflowReport, direction: Direction, tally: Tally) {
     report.action = match direction {
         Direction::Move => OverflowAction::Move,
         Direction::Replay => OverflowAction::Replay,
@@ -213,8 +246,6 @@ pub async fn run<P: Ports>(
     report.unmovable = tally.unmovable;
     report.dead_lettered = tally.dead_lettered;
     report.stopped = tally.stopped;
-    finish(ctx, circuit, &report, now);
-    Some(report)
 }
 
 /// The overflow part of a status read: the overflow queue's depth, nothing moved. `None`
@@ -352,6 +383,68 @@ impl<'a, A: Alarms + Clock + ?Sized> AlarmWatch<'a, A> {
                 .find(|a| a.state == AlarmState::Alarm)
                 .map(|a| format!("alarm {} is in ALARM: the circuit is tripping", a.name)),
             Err(error) => Some(format!("alarms unreadable, replay paused: {error}")),
+        }
+    }
+}
+
+/// The source's room below its ceiling during a replay: its visible depth as last read, less
+/// what was replayed since. Read again at most once per [`REPLAY_RECHECK`] (one
+/// `GetQueueAttributes`): the consumer drains the source meanwhile, so a replay can go on at
+/// its rate for the whole invocation while the source stays under its ceiling, instead of
+/// stopping at the room it saw when it started.
+struct SourceRoom<'a, Q: ?Sized> {
+    queues: &'a Q,
+    url: &'a str,
+    ceiling: u64,
+    visible: u64,
+    transferred_at_read: u64,
+    last: Duration,
+}
+
+impl<'a, Q: Queues + Clock + ?Sized> SourceRoom<'a, Q> {
+    fn new(queues: &'a Q, url: &'a str, ceiling: u64, visible: u64) -> Self {
+        Self {
+            queues,
+            url,
+            ceiling,
+            visible,
+            transferred_at_read: 0,
+            last: queues.monotonic(),
+        }
+    }
+
+    /// How many messages may go now, `transferred` having gone so far: at least one, once
+    /// the consumer has made room, waiting for it (re-reading the depth every
+    /// [`REPLAY_RECHECK`]) while `budget` lasts; `Err` when the budget ends first or the
+    /// depth cannot be read (a replay that cannot see the source does not go on blind).
+    async fn wait_for_room(&mut self, transferred: u64, budget: Budget) -> Result<u64, String> {
+        loop {
+            let now = self.queues.monotonic();
+            if now.saturating_sub(self.last) >= REPLAY_RECHECK {
+                self.last = now;
+                match self.queues.queue_depth(self.url).await {
+                    Ok(depth) => {
+                        self.visible = depth.visible;
+                        self.transferred_at_read = transferred;
+                    }
+                    Err(error) => return Err(format!("source depth unreadable: {error}")),
+                }
+            }
+            let queued = self
+                .visible
+                .saturating_add(transferred.saturating_sub(self.transferred_at_read));
+            let room = self.ceiling.saturating_sub(queued);
+            if room > 0 {
+                return Ok(room);
+            }
+            let wait = REPLAY_RECHECK.saturating_sub(now.saturating_sub(self.last));
+            if budget.remaining(self.queues) <= wait {
+                return Err(format!(
+                    "the source holds its ceiling ({}) and the budget ends before the consumer makes room",
+                    self.ceiling
+                ));
+            }
+            self.queues.sleep(wait).await;
         }
     }
 }

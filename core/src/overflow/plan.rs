@@ -67,8 +67,9 @@ pub enum Plan {
     },
     /// Replay `count` messages from the overflow queue to the source.
     Replay {
-        /// How many: the overflow queue's depth, at most the per-invocation budget and the
-        /// source's headroom below its ceiling (below [`PROBE_FEED`] for a probe).
+        /// How many: the overflow queue's depth, at most the per-invocation budget (and the
+        /// room below [`PROBE_FEED`] for a probe); the replay also keeps the source under
+        /// its ceiling as it goes.
         count: u64,
         /// Visible messages in the overflow queue.
         overflow: u64,
@@ -118,10 +119,11 @@ impl Plan {
 ///   The count is the excess over the ceiling, at most `max_moves_per_invocation`.
 /// - **Replay** happens once the circuit has been Closed for `replay_after`, and only while
 ///   the source is under its ceiling. The count is the overflow queue's depth, at most
-///   `max_replays_per_invocation` and at most the headroom `ceiling - visible`: replay never
-///   refills the source past the level that makes the circuit move messages out again, so it
-///   cannot push the source back over and flap the circuit. Any other phase — including a
-///   trip in this very invocation — means no replay.
+///   `max_replays_per_invocation`; the replay itself keeps within the room below the ceiling
+///   as the consumer drains the source (see [`crate::overflow`]), so it never refills the
+///   source past the level that makes the circuit move messages out again and cannot flap
+///   the circuit. Any other phase — including a trip in this very invocation — means no
+///   replay.
 /// - **A probe feed** in `HalfOpen`: when the source holds fewer than [`PROBE_FEED`]
 ///   visible messages and the overflow queue holds some, replay up to the difference (and
 ///   the per-invocation budget), so the probe has traffic to judge.
@@ -170,9 +172,7 @@ pub fn plan(
             }
             match source_visible {
                 Some(visible) if visible < ceiling => Plan::Replay {
-                    count: overflow
-                        .min(u64::from(config.max_replays_per_invocation().get()))
-                        .min(ceiling - visible),
+                    count: overflow.min(u64::from(config.max_replays_per_invocation().get())),
                     overflow,
                     reason: ReplayFor::Closed { since },
                 },

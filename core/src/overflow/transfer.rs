@@ -79,7 +79,9 @@ impl Pacer {
 }
 
 /// Transfers up to `count` messages as `transfer` says, at `pacer`'s rate (on the ports'
-/// clock), every call under the ports' retry policy. Before each batch but the first, `stop` may end the transfer early with a reason.
+/// clock), every call under the ports' retry policy. Before each batch, `allow` is asked how
+/// many messages may go next (given how many were transferred so far; it may wait for room),
+/// or why the transfer must end early.
 ///
 /// Per batch: receive (hidden for [`Transfer::in_flight`]), [`prepare`] copies, send them
 /// (split by [`pack`]), [`settle`], send what must go to the circuit's DLQ there with its
@@ -94,26 +96,31 @@ pub async fn transfer<Q, S>(
     transfer: &Transfer,
     count: u64,
     now: DateTime<Utc>,
-    mut stop: S,
+    mut allow: S,
 ) -> Tally
 where
     Q: Queues + Clock,
-    S: AsyncFnMut() -> Option<String>,
+    S: AsyncFnMut(u64) -> Result<u64, String>,
 {
     let mut tally = Tally::default();
     let mut remaining = count;
-    let mut first = true;
     while remaining > 0 {
         let want = usize::try_from(remaining)
             .unwrap_or(usize::MAX)
             .min(pacer.batch());
         pacer.wait(ports, want).await;
         // Asked after the wait, so the answer is as fresh as it can be when the batch starts.
-        if !first && let Some(reason) = stop().await {
-            tally.stopped = Some(reason);
+        let want = match allow(tally.transferred).await {
+            Ok(allowed) => want.min(usize::try_from(allowed).unwrap_or(usize::MAX)),
+            Err(reason) => {
+                tally.stopped = Some(reason);
+                break;
+            }
+        };
+        if want == 0 {
+            tally.stopped = Some("no room for more".to_owned());
             break;
         }
-        first = false;
         let received = match ports
             .receive_messages(&transfer.from, want, transfer.in_flight, RECEIVE_WAIT)
             .await

@@ -36,8 +36,11 @@ pub const DEFAULT_RAMP_STEP: Duration = Duration::from_mins(1);
 /// Default interval between halvings while a throttle alarm stays in ALARM.
 pub const DEFAULT_THROTTLE_STEP: Duration = Duration::from_mins(1);
 /// Default highest share of failed invocations a probe may see and still pass: the errors
-/// rate the infra modules' errors alarm fires at (10 %).
-pub const DEFAULT_PROBE_MAX_ERROR_RATIO: f64 = 0.1;
+/// rate the infra modules' errors alarm fires at (50 %). The two must agree: a probe stricter
+/// than the trip would keep a circuit open behind a failure rate that never trips it (a few
+/// poison messages fail whole batches, and each is retried up to `maxReceiveCount` times),
+/// which the simulator's `poison` scenario shows.
+pub const DEFAULT_PROBE_MAX_ERROR_RATIO: f64 = 0.5;
 /// Shortest accepted timing: shorter ones would let a flapping alarm flap the mapping.
 pub const MIN_TIMING: Duration = Duration::from_secs(1);
 /// Longest accepted timing.

@@ -24,7 +24,10 @@ export const TICK_INPUT = { floodgate: 'tick' } as const;
 /** The alias the alarms, the scheduler and operators invoke. */
 export const ALIAS_NAME = 'live';
 
-const DEFAULT_THRESHOLDS = { errors: 10, throttles: 1, depth: 1000, age: 300 } as const;
+// errors: 50 % of invocations. Lower, a few poison messages (each fails its whole batch, up to
+// maxReceiveCount times) trip the circuit and stop a consumer a breaker cannot help; the
+// controller's probe passes at the same rate (probe_max_error_ratio 0.5).
+const DEFAULT_THRESHOLDS = { errors: 50, throttles: 1, depth: 1000, age: 300 } as const;
 const DEFAULT_MIN_INVOCATIONS = 10;
 
 /**

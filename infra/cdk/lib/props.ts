@@ -156,8 +156,10 @@ export interface AlarmOptions {
  */
 export interface ErrorRateAlarmOptions extends AlarmOptions {
   /**
-   * The error rate in percent (`> 0`, `<= 100`) at or above which the alarm fires.
-   * @default 10
+   * The error rate in percent (`> 0`, `<= 100`) at or above which the alarm fires. The
+   * default matches the controller's `probe_max_error_ratio` (0.5): a probe passes at the
+   * rate that does not trip.
+   * @default 50
    */
   readonly threshold?: number;
   /**

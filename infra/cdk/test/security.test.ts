@@ -240,7 +240,7 @@ describe('the alarms', () => {
   test('compute the error rate with metric math over a minimum invocation volume', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       AlarmName: 'floodgate-orders-errors',
-      Threshold: 10,
+      Threshold: 50,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       Metrics: Match.arrayWith([
         Match.objectLike({ Expression: 'IF(invocations >= 10, 100 * errors / invocations, 0)', ReturnData: true }),

@@ -199,7 +199,7 @@ impl Default for AlarmsSpec {
             min_invocations,
         };
         Self {
-            errors: Some(spec(10.0, 10.0)),
+            errors: Some(spec(50.0, 10.0)),
             throttles: Some(spec(1.0, 0.0)),
             depth: Some(spec(1000.0, 0.0)),
         }
