@@ -389,7 +389,7 @@ pub async fn decide_and_apply<P: Ports>(
     let has_state = seen.has_state();
     let observed = seen.observed();
     let (alarms, missing_failure_alarms) = seen.readings();
-    let probe = probe_reading(ctx, circuit, &state, now).await;
+    let probe = probe_reading(ctx, circuit, &state, seen.queue, now).await;
     let signals = Signals {
         alarms,
         missing_failure_alarms,
@@ -473,11 +473,14 @@ pub async fn decide_and_apply<P: Ports>(
     })
 }
 
-/// The probe's own traffic, read only while the circuit is half-open (and not overridden).
+/// The probe's own traffic, read only while the circuit is half-open (and not overridden);
+/// [`ProbeReading::Idle`] when it saw none and the source (`source`, as observed) and the
+/// overflow queue are both empty.
 async fn probe_reading<P: Ports>(
     ctx: Context<'_, P>,
     circuit: &Circuit,
     state: &CircuitState,
+    source: Option<QueueStatus>,
     now: DateTime<Utc>,
 ) -> ProbeReading {
     let Phase::HalfOpen { since, .. } = state.phase else {
@@ -488,11 +491,40 @@ async fn probe_reading<P: Ports>(
     }
     let function = circuit.function_key();
     match ctx.ports.function_outcome(function, since, now).await {
+        Ok(outcome) if outcome.opening.invocations == 0 && outcome.after.invocations == 0 => {
+            if nothing_waits(ctx, circuit, source).await {
+                ProbeReading::Idle
+            } else {
+                ProbeReading::Seen(outcome)
+            }
+        }
         Ok(outcome) => ProbeReading::Seen(outcome),
         Err(error) => {
             tracing::warn!(circuit = circuit.name(), error = %error, "probe traffic unreadable: the probe waits until it can see");
             ProbeReading::Unreadable
         }
+    }
+}
+
+/// Whether the circuit's source (`source`, as observed) holds no message, visible or in
+/// flight, and its overflow queue (if it has one) none visible or in flight either. Unknown
+/// counts as something waiting.
+async fn nothing_waits<P: Ports>(
+    ctx: Context<'_, P>,
+    circuit: &Circuit,
+    source: Option<QueueStatus>,
+) -> bool {
+    let empty = |q: QueueStatus| q.visible == 0 && q.in_flight == 0;
+    if !source.is_some_and(empty) {
+        return false;
+    }
+    match circuit.overflow() {
+        None => true,
+        Some(overflow) => ctx
+            .ports
+            .queue_depth(overflow.queue_url())
+            .await
+            .is_ok_and(empty),
     }
 }
 

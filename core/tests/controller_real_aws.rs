@@ -248,6 +248,27 @@ async fn a_probe_without_traffic_is_not_a_pass() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_probe_without_traffic_passes_once_nothing_waits_for_the_consumer() {
+    let h = Harness::settled().await;
+    h.aws().set_function_outcome(
+        FUNCTION,
+        ProbeOutcome {
+            invocations: 0,
+            errors: 0,
+        },
+    );
+    half_open(&h).await;
+    // Messages in flight still wait for the consumer: no pass.
+    h.aws().set_queue(QUEUE_URL, 0, 1);
+    h.tick(at(900)).await;
+    assert_eq!(h.persisted().phase.name(), PhaseName::HalfOpen);
+    // An empty source: nothing left to protect, the probe passes.
+    h.aws().set_queue(QUEUE_URL, 0, 0);
+    h.tick(at(960)).await;
+    assert_eq!(h.persisted().phase.name(), PhaseName::Ramping);
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_minute_a_probe_began_in_shows_traffic_but_never_fails_it() {
     let h = Harness::settled().await;
     let opening = |invocations, errors| ProbeTraffic {

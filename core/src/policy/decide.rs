@@ -438,7 +438,7 @@ impl<'a> Health<'a> {
     /// What the probe's own traffic says.
     fn probe_verdict(&self, max_error_ratio: f64) -> Verdict {
         match self.probe {
-            ProbeReading::NotRead => Verdict::Pass,
+            ProbeReading::NotRead | ProbeReading::Idle => Verdict::Pass,
             ProbeReading::Seen(ProbeTraffic { after, .. }) if after.invocations > 0 => {
                 #[allow(clippy::cast_precision_loss)] // counts far below 2^52
                 let ratio = after.errors as f64 / after.invocations as f64;

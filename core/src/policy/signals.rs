@@ -207,6 +207,12 @@ pub enum ProbeReading {
     Unreadable,
     /// What the consumer's metrics showed since the circuit went half-open.
     Seen(ProbeTraffic),
+    /// No traffic since the circuit went half-open, and nothing waits for the consumer: its
+    /// source and overflow queues are empty. There is nothing left to protect, so the probe
+    /// passes (once its window has run, like any other); traffic that fails later trips the
+    /// circuit again through its alarms. Without it a circuit that opened at the tail of a
+    /// load (the last messages failing) would stay half-open on an empty queue for good.
+    Idle,
 }
 
 /// What the live event source mapping shows, as far as the policy cares.
