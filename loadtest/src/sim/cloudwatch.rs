@@ -277,17 +277,18 @@ impl SimAlarm {
         let period = Duration::from_secs(u64::from(self.config.period_seconds()));
         let n = u64::from(self.config.evaluation_periods());
         let count = n + (n / 3).max(2);
-        let newest_end = at - self.delay;
+        let newest_end = (at - self.delay).as_millis();
+        let period_ms = period.as_secs() * 1000;
         (1..=count)
             .rev()
             .map(|back| {
-                let start = newest_end
-                    .as_millis()
-                    .checked_sub(back * period.as_secs() * 1000)?;
+                // A window reaching back before the start holds only what came after it.
+                let end = newest_end.checked_sub((back - 1) * period_ms)?;
+                let start = end.saturating_sub(period_ms);
                 self.source.datapoint(
                     metrics,
                     SimTime::from_millis(start),
-                    period,
+                    Duration::from_millis(end - start),
                     self.config.statistic(),
                 )
             })
@@ -519,6 +520,19 @@ mod tests {
         assert_eq!(
             a.evaluate_until(SimTime::from_secs(53), &metrics),
             vec![(SimTime::from_secs(53), AlarmState::Ok)]
+        );
+    }
+
+    #[test]
+    fn localstack_sees_errors_in_the_first_seconds_too() {
+        // Evaluated at 9.9 s: the newest window, [-0.1 s, 9.9 s), holds what came after 0.
+        let mut metrics = Metrics::with_resolution(Duration::from_secs(1));
+        let mut a = alarm(10, 1, 1, Duration::ZERO)
+            .evaluated_by(AlarmEvaluation::LocalStack, SimTime::from_millis(9_900));
+        metrics.put(&errors(), SimTime::from_secs(6), 1.0);
+        assert_eq!(
+            a.evaluate_until(SimTime::from_millis(9_900), &metrics),
+            vec![(SimTime::from_millis(9_900), AlarmState::Alarm)]
         );
     }
 
