@@ -2,14 +2,23 @@
 //! alarms evaluated on a schedule with the same evaluation code the project ships
 //! ([`alarms::eval::evaluate`]).
 //!
-//! What it models (sources in [`crate::sim::params`]): samples are kept in 10-second slices
-//! (the finest period a high-resolution alarm can have) and rolled up to the alarm's period;
-//! a period becomes visible to alarms only `delay` after it ends; an alarm whose period is
-//! under a minute is evaluated every 10 seconds, any other every minute ("Using Amazon
-//! CloudWatch alarms": "If the alarm period is 10 seconds or 30 seconds, the alarm is
-//! evaluated every 10 seconds"); each evaluation reads the alarm's evaluation range of whole
-//! periods, newest last, and a new alarm starts in `INSUFFICIENT_DATA`.
-
+//! What it models (sources in [`crate::sim::params`]): samples are kept in slices of the
+//! profile's `metric_resolution` (AWS: 10 seconds, the finest period a high-resolution alarm
+//! can have) and rolled up to the alarm's period; a period becomes visible to alarms only
+//! `delay` after it ends. How alarms are evaluated is the profile's `alarm_evaluation`:
+//!
+//! - [`AlarmEvaluation::Aws`]: an alarm whose period is under a minute is evaluated every 10
+//!   seconds, any other every minute ("Using Amazon CloudWatch alarms": "If the alarm period
+//!   is 10 seconds or 30 seconds, the alarm is evaluated every 10 seconds"); each evaluation
+//!   reads the alarm's evaluation range of whole periods, newest last, and a new alarm starts
+//!   in `INSUFFICIENT_DATA`.
+//! - [`AlarmEvaluation::LocalStack`]: what LocalStack's `alarm_scheduler.py` does. Each alarm
+//!   is evaluated every `EvaluationPeriods × Period` from its creation (the first time at
+//!   once); an evaluation reads `N + max(⌊N/3⌋, 2)` windows of one period each, ending at the
+//!   evaluation instant (not aligned to period boundaries); with every window empty, missing
+//!   data decides; otherwise the alarm is in `ALARM` when at least `DatapointsToAlarm` of the
+//!   non-empty windows (padded to N with missing ones, which `notBreaching` counts as not
+//!   breaching) breach, and `OK` when fewer do.
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -18,8 +27,14 @@ use alarms::eval::{Aggregate, AlarmConfig, Statistic, evaluate};
 
 use crate::sim::time::SimTime;
 
-/// The finest resolution samples are kept at, in milliseconds.
-const SLICE_MS: u64 = 10_000;
+/// How alarms are evaluated: by AWS's rules or by LocalStack's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlarmEvaluation {
+    /// CloudWatch's documented schedule and evaluation range, periods aligned.
+    Aws,
+    /// LocalStack's alarm scheduler: sliding windows from the alarm's creation.
+    LocalStack,
+}
 
 /// One metric: namespace, name and its one dimension (`FunctionName=…`, `QueueName=…`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -43,16 +58,34 @@ impl MetricKey {
     }
 }
 
-/// Every metric's samples, by 10-second slice.
-#[derive(Debug, Clone, Default)]
+/// Every metric's samples, by slice of the resolution.
+#[derive(Debug, Clone)]
 pub struct Metrics {
     series: HashMap<MetricKey, BTreeMap<u64, Aggregate>>,
+    slice_ms: u64,
+}
+
+impl Default for Metrics {
+    /// 10-second slices: the finest period a high-resolution alarm can have.
+    fn default() -> Self {
+        Self::with_resolution(Duration::from_secs(10))
+    }
 }
 
 impl Metrics {
+    /// No samples yet, kept in slices of `resolution` (at least a millisecond).
+    pub fn with_resolution(resolution: Duration) -> Self {
+        Self {
+            series: HashMap::new(),
+            slice_ms: u64::try_from(resolution.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1),
+        }
+    }
+
     /// Records one sample of `key` taken at `at`.
     pub fn put(&mut self, key: &MetricKey, at: SimTime, sample: f64) {
-        let slice = at.as_millis() / SLICE_MS;
+        let slice = at.as_millis() / self.slice_ms;
         if let Some(series) = self.series.get_mut(key) {
             series.entry(slice).or_default().push(sample);
         } else {
@@ -72,8 +105,8 @@ impl Metrics {
         statistic: Statistic,
     ) -> Option<f64> {
         let series = self.series.get(key)?;
-        let first = start.as_millis() / SLICE_MS;
-        let end = (start + period).as_millis() / SLICE_MS;
+        let first = start.as_millis() / self.slice_ms;
+        let end = (start + period).as_millis() / self.slice_ms;
         let mut total = Aggregate::EMPTY;
         for slice in series.range(first..end).map(|(_, a)| a) {
             total.merge(slice);
@@ -140,6 +173,7 @@ pub struct SimAlarm {
     pub config: AlarmConfig,
     /// How long after a period ends its datapoint is visible.
     pub delay: Duration,
+    evaluation: AlarmEvaluation,
     state: AlarmState,
     next_evaluation: SimTime,
     transitions: Vec<(SimTime, AlarmState)>,
@@ -160,6 +194,7 @@ impl SimAlarm {
             source,
             config,
             delay,
+            evaluation: AlarmEvaluation::Aws,
             state: AlarmState::InsufficientData,
             next_evaluation: SimTime::ZERO,
             transitions: Vec::new(),
@@ -169,9 +204,25 @@ impl SimAlarm {
         alarm
     }
 
+    /// The same alarm evaluated as LocalStack does, created at `created`: first evaluated
+    /// then, and every `EvaluationPeriods × Period` after.
+    #[must_use]
+    pub fn evaluated_by(mut self, evaluation: AlarmEvaluation, created: SimTime) -> Self {
+        self.evaluation = evaluation;
+        if evaluation == AlarmEvaluation::LocalStack {
+            self.next_evaluation = created;
+        }
+        self
+    }
+
     /// How often it is evaluated.
     pub fn every(&self) -> SimTime {
-        if self.config.period_seconds() < 60 {
+        if self.evaluation == AlarmEvaluation::LocalStack {
+            SimTime::from_secs(
+                u64::from(self.config.period_seconds())
+                    * u64::from(self.config.evaluation_periods()),
+            )
+        } else if self.config.period_seconds() < 60 {
             SimTime::from_secs(10)
         } else {
             SimTime::from_secs(60)
@@ -202,7 +253,14 @@ impl SimAlarm {
         let mut changes = Vec::new();
         while self.next_evaluation <= now {
             let at = self.next_evaluation;
-            let next = evaluate(&self.config, &self.range(at, metrics), self.state);
+            let next = match self.evaluation {
+                AlarmEvaluation::Aws => {
+                    evaluate(&self.config, &self.range(at, metrics), self.state)
+                }
+                AlarmEvaluation::LocalStack => {
+                    localstack_evaluate(&self.config, &self.windows(at, metrics), self.state)
+                }
+            };
             if next != self.state {
                 self.state = next;
                 self.transitions.push((at, next));
@@ -211,6 +269,30 @@ impl SimAlarm {
             self.next_evaluation = at + Duration::from_millis(self.every().as_millis());
         }
         changes
+    }
+
+    /// LocalStack's evaluation range at `at`, oldest first: `N + max(⌊N/3⌋, 2)` windows of
+    /// one period, the newest ending `delay` before `at`.
+    fn windows(&self, at: SimTime, metrics: &Metrics) -> Vec<Option<f64>> {
+        let period = Duration::from_secs(u64::from(self.config.period_seconds()));
+        let n = u64::from(self.config.evaluation_periods());
+        let count = n + (n / 3).max(2);
+        let newest_end = (at - self.delay).as_millis();
+        let period_ms = period.as_secs() * 1000;
+        (1..=count)
+            .rev()
+            .map(|back| {
+                // A window reaching back before the start holds only what came after it.
+                let end = newest_end.checked_sub((back - 1) * period_ms)?;
+                let start = end.saturating_sub(period_ms);
+                self.source.datapoint(
+                    metrics,
+                    SimTime::from_millis(start),
+                    Duration::from_millis(end - start),
+                    self.config.statistic(),
+                )
+            })
+            .collect()
     }
 
     /// The evaluation range at `at`, oldest first: whole periods that ended at least
@@ -233,6 +315,43 @@ impl SimAlarm {
                 )
             })
             .collect()
+    }
+}
+
+/// LocalStack's decision (`calculate_alarm_state` in its `alarm_scheduler.py`) over
+/// `windows`, oldest first: every window empty, missing data decides (`ignore` and `missing`
+/// keep or lose the state as CloudWatch's do); otherwise ALARM when at least
+/// `DatapointsToAlarm` of the non-empty windows, padded with missing ones to N, breach
+/// (a missing one breaches only under `breaching`). LocalStack's "premature alarm" rule
+/// applies only to `missing` and `ignore` with M > 1, which this simulator's alarms never
+/// use; it is left out.
+fn localstack_evaluate(
+    cfg: &AlarmConfig,
+    windows: &[Option<f64>],
+    current: AlarmState,
+) -> AlarmState {
+    use alarms::eval::TreatMissingData;
+    let missing = cfg.treat_missing_data();
+    let real: Vec<f64> = windows.iter().flatten().copied().collect();
+    if real.is_empty() {
+        return match missing {
+            TreatMissingData::Breaching => AlarmState::Alarm,
+            TreatMissingData::NotBreaching => AlarmState::Ok,
+            TreatMissingData::Missing => AlarmState::InsufficientData,
+            TreatMissingData::Ignore => current,
+        };
+    }
+    let padding = (cfg.evaluation_periods() as usize).saturating_sub(real.len());
+    let padded_breaching = if missing == TreatMissingData::Breaching {
+        padding
+    } else {
+        0
+    };
+    let breaching = real.iter().filter(|v| cfg.breaches(**v)).count() + padded_breaching;
+    if breaching >= cfg.datapoints_to_alarm() as usize {
+        AlarmState::Alarm
+    } else {
+        AlarmState::Ok
     }
 }
 
@@ -370,5 +489,80 @@ mod tests {
             );
         }
         assert_eq!(rate(&metrics, 60), Some(20.0));
+    }
+
+    #[test]
+    fn localstack_evaluates_sliding_windows_from_creation_and_looks_back_three_periods() {
+        // 10 s, 1 of 1, notBreaching, created at 3 s: evaluated at 3, 13, 23, … over the
+        // windows ending then, three of them (1 + max(0, 2)).
+        let mut metrics = Metrics::with_resolution(Duration::from_secs(1));
+        let mut a = alarm(10, 1, 1, Duration::ZERO)
+            .evaluated_by(AlarmEvaluation::LocalStack, SimTime::from_secs(3));
+        assert_eq!(a.every(), SimTime::from_secs(10));
+        assert_eq!(a.next_evaluation(), SimTime::from_secs(3));
+        metrics.put(&errors(), SimTime::from_secs(14), 1.0);
+        assert_eq!(
+            a.evaluate_until(SimTime::from_secs(22), &metrics),
+            vec![(SimTime::from_secs(3), AlarmState::Ok)],
+            "no datapoint at all: notBreaching"
+        );
+        assert_eq!(
+            a.evaluate_until(SimTime::from_secs(23), &metrics),
+            vec![(SimTime::from_secs(23), AlarmState::Alarm)],
+            "[13, 23) holds the error"
+        );
+        // It stays in ALARM while the error is in any of the last three windows: [13, 23)
+        // is the oldest at 43 s, gone at 53 s.
+        assert!(
+            a.evaluate_until(SimTime::from_secs(43), &metrics)
+                .is_empty()
+        );
+        assert_eq!(
+            a.evaluate_until(SimTime::from_secs(53), &metrics),
+            vec![(SimTime::from_secs(53), AlarmState::Ok)]
+        );
+    }
+
+    #[test]
+    fn localstack_sees_errors_in_the_first_seconds_too() {
+        // Evaluated at 9.9 s: the newest window, [-0.1 s, 9.9 s), holds what came after 0.
+        let mut metrics = Metrics::with_resolution(Duration::from_secs(1));
+        let mut a = alarm(10, 1, 1, Duration::ZERO)
+            .evaluated_by(AlarmEvaluation::LocalStack, SimTime::from_millis(9_900));
+        metrics.put(&errors(), SimTime::from_secs(6), 1.0);
+        assert_eq!(
+            a.evaluate_until(SimTime::from_millis(9_900), &metrics),
+            vec![(SimTime::from_millis(9_900), AlarmState::Alarm)]
+        );
+    }
+
+    #[test]
+    fn localstack_counts_breaching_windows_among_all_it_read() {
+        let config = |m| {
+            AlarmConfig::new(
+                60,
+                3,
+                m,
+                ComparisonOperator::GreaterThanOrEqualToThreshold,
+                1.0,
+            )
+            .expect("valid")
+            .with_treat_missing_data(TreatMissingData::NotBreaching)
+        };
+        // Five windows read; two breaching ones count wherever they are.
+        let windows = [Some(1.0), Some(0.0), None, Some(0.0), Some(1.0)];
+        assert_eq!(
+            localstack_evaluate(&config(2), &windows, AlarmState::Ok),
+            AlarmState::Alarm
+        );
+        assert_eq!(
+            localstack_evaluate(&config(3), &windows, AlarmState::Alarm),
+            AlarmState::Ok
+        );
+        assert_eq!(
+            localstack_evaluate(&config(1), &[None; 5], AlarmState::Alarm),
+            AlarmState::Ok,
+            "all missing, notBreaching"
+        );
     }
 }

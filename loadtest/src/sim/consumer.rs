@@ -3,7 +3,10 @@
 //!
 //! What it models (sources in [`crate::sim::params`] and the Lambda Developer Guide):
 //! - Lanes: the mapping processes up to [`Scaler::batches`] batches at once; each lane
-//!   receives up to `batch_size` visible messages and invokes the function with them.
+//!   receives up to `batch_size` visible messages and invokes the function with them. A
+//!   receive waits until `batch_size` messages are visible or the batching window has passed
+//!   since the poll began (`MaximumBatchingWindowInSeconds`); after an invocation the lane
+//!   rests the profile's `receive_interval`, after an empty receive its `empty_poll_backoff`.
 //! - "Event source mappings don't account for reserved concurrency and can process more
 //!   messages off your queue than can be sent to your function" (AWS Knowledge Center,
 //!   "Lambda SQS scaling"): a lane whose invoke is throttled keeps its batch and retries
@@ -52,6 +55,8 @@ pub struct FunctionSettings {
     /// Every message whose sequence number is a multiple of this is poison: it fails
     /// whatever the downstream does, without calling it.
     pub poison_every: Option<u64>,
+    /// The mapping's `MaximumBatchingWindowInSeconds`.
+    pub batching_window: Duration,
 }
 
 /// One batch in a lane.
@@ -64,6 +69,14 @@ struct Batch {
 #[derive(Debug, Clone)]
 enum Lane {
     Idle,
+    /// Between two polls.
+    Resting {
+        until: SimTime,
+    },
+    /// A receive waiting for a full batch or the end of the batching window.
+    Gathering {
+        since: SimTime,
+    },
     Throttled {
         batch: Batch,
         retry: SimTime,
@@ -111,6 +124,9 @@ pub struct Consumer {
     lanes: Vec<Lane>,
     batch_size: usize,
     throttle_retry: Duration,
+    receive_interval: Duration,
+    empty_poll_backoff: Option<crate::sim::params::Backoff>,
+    empty_polls: Vec<u32>,
     running: u32,
     counts: ConsumerCounts,
     invocations: MetricKey,
@@ -137,6 +153,9 @@ impl Consumer {
             lanes: Vec::new(),
             batch_size,
             throttle_retry: Duration::from_secs(1),
+            receive_interval: profile.receive_interval,
+            empty_poll_backoff: profile.empty_poll_backoff,
+            empty_polls: Vec::new(),
             running: 0,
             counts: ConsumerCounts::default(),
             invocations: key("Invocations"),
@@ -171,7 +190,7 @@ impl Consumer {
         self.lanes
             .iter()
             .flat_map(|lane| match lane {
-                Lane::Idle => [].iter(),
+                Lane::Idle | Lane::Resting { .. } | Lane::Gathering { .. } => [].iter(),
                 Lane::Throttled { batch, .. } | Lane::Running { batch, .. } => {
                     batch.messages.iter()
                 }
@@ -224,7 +243,9 @@ impl Consumer {
             self.counts.invocations += 1;
             metrics.put(&self.invocations, until, 1.0);
             metrics.put(&self.errors, until, if error { 1.0 } else { 0.0 });
-            *lane = Lane::Idle;
+            *lane = Lane::Resting {
+                until: until + self.receive_interval,
+            };
         }
 
         let polls = self.mapping.polls(now);
@@ -235,20 +256,30 @@ impl Consumer {
         let batches = self.scaler.batches() as usize;
         if self.lanes.len() < batches {
             self.lanes.resize(batches, Lane::Idle);
+            self.empty_polls.resize(batches, 0);
         }
         let visibility = source.settings().visibility_timeout;
+        let polling = |index| polls && index < batches;
         for index in 0..self.lanes.len() {
             let batch = match std::mem::replace(&mut self.lanes[index], Lane::Idle) {
-                Lane::Idle if polls && index < batches => {
-                    let got = source.receive(now, self.batch_size);
-                    spilled.dead_lettered.extend(got.dead_lettered);
-                    spilled.expired.extend(got.expired);
-                    if got.delivered.is_empty() {
-                        continue;
+                Lane::Resting { until } if until > now => {
+                    self.lanes[index] = Lane::Resting { until };
+                    continue;
+                }
+                // A stopped poller starts no poll; a rest that is over is idle. A receive under
+                // way still returns and its batch is invoked (LocalStack's poller loop checks
+                // its shutdown event only between polls: `esm_worker.py`).
+                Lane::Idle | Lane::Resting { .. } if !polling(index) => continue,
+                Lane::Idle | Lane::Resting { .. } => {
+                    match self.gather(index, now, now, source, spilled, rng) {
+                        Some(batch) => batch,
+                        None => continue,
                     }
-                    Batch {
-                        messages: got.delivered,
-                        received: now,
+                }
+                Lane::Gathering { since } => {
+                    match self.gather(index, since, now, source, spilled, rng) {
+                        Some(batch) => batch,
+                        None => continue,
                     }
                 }
                 Lane::Throttled { batch, retry } if retry <= now => batch,
@@ -264,6 +295,42 @@ impl Consumer {
             self.lanes[index] = self.invoke(now, batch, downstream, metrics, rng);
         }
         metrics.put(&self.concurrency, now, f64::from(self.running));
+    }
+
+    /// Lane `index`'s receive, begun at `since`: a batch once `batch_size` messages are
+    /// visible or the batching window is over; meanwhile the lane keeps gathering, and an
+    /// empty receive makes it rest.
+    fn gather(
+        &mut self,
+        index: usize,
+        since: SimTime,
+        now: SimTime,
+        source: &mut SimQueue<Msg>,
+        spilled: &mut Spilled,
+        rng: &mut impl Rng,
+    ) -> Option<Batch> {
+        let window = self.settings.batching_window;
+        if now < since + window && source.depth(now).visible < self.batch_size as u64 {
+            self.lanes[index] = Lane::Gathering { since };
+            return None;
+        }
+        let got = source.receive(now, self.batch_size);
+        spilled.dead_lettered.extend(got.dead_lettered);
+        spilled.expired.extend(got.expired);
+        if got.delivered.is_empty() {
+            self.empty_polls[index] = self.empty_polls[index].saturating_add(1);
+            if let Some(backoff) = self.empty_poll_backoff {
+                self.lanes[index] = Lane::Resting {
+                    until: now + backoff.wait(self.empty_polls[index], rng),
+                };
+            }
+            return None;
+        }
+        self.empty_polls[index] = 0;
+        Some(Batch {
+            messages: got.delivered,
+            received: now,
+        })
     }
 
     fn invoke(
@@ -335,6 +402,7 @@ mod tests {
             overhead: Duration::from_millis(10),
             partial_batch: false,
             poison_every: None,
+            batching_window: Duration::ZERO,
         }
     }
 
@@ -411,11 +479,7 @@ mod tests {
     fn reserved_concurrency_below_the_pollers_throttles_and_burns_receives() {
         // Five lanes, one reserved: four batches wait on throttles, and a failing
         // downstream sends each message round again until the DLQ.
-        let outage = FaultWindow {
-            start: SimTime::ZERO,
-            end: SimTime::from_secs(3600),
-            kind: FaultKind::Outage,
-        };
+        let outage = FaultWindow::new(SimTime::ZERO, SimTime::from_secs(3600), FaultKind::Outage);
         let r = run(Some(1), vec![outage], 50, 400);
         assert!(r.consumer.counts().throttles > 0);
         assert_eq!(r.consumer.counts().deleted, 0);

@@ -15,6 +15,7 @@ use std::time::Duration;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::sim::events::{AfterEvent, SimEvent};
 use crate::sim::time::SimTime;
 
 /// What a fault window does.
@@ -46,10 +47,37 @@ pub enum FaultKind {
 pub struct FaultWindow {
     /// When it begins.
     pub start: SimTime,
-    /// When it ends.
+    /// When it ends ([`FaultWindow::OPEN`] until `ends_after` has happened).
     pub end: SimTime,
     /// What it does.
     pub kind: FaultKind,
+    /// Ends this long after an event instead, once the event has happened.
+    pub ends_after: Option<AfterEvent>,
+}
+
+impl FaultWindow {
+    /// The end of a window whose event has not happened yet.
+    pub const OPEN: SimTime = SimTime::from_millis(u64::MAX);
+
+    /// A window over `[start, end)`.
+    pub fn new(start: SimTime, end: SimTime, kind: FaultKind) -> Self {
+        Self {
+            start,
+            end,
+            kind,
+            ends_after: None,
+        }
+    }
+
+    /// A window from `start` until `ends_after`.
+    pub fn until(start: SimTime, ends_after: AfterEvent, kind: FaultKind) -> Self {
+        Self {
+            start,
+            end: Self::OPEN,
+            kind,
+            ends_after: Some(ends_after),
+        }
+    }
 }
 
 /// The outcome of one call.
@@ -88,6 +116,24 @@ impl Downstream {
             failed_calls: 0,
             calls: 0,
         }
+    }
+
+    /// `event` happened `at`: windows that end after it get their end.
+    pub fn on_event(&mut self, event: SimEvent, at: SimTime) {
+        for fault in &mut self.faults {
+            if let Some(after) = fault.ends_after.filter(|a| a.event == event) {
+                fault.end = at + after.after;
+                fault.ends_after = None;
+            }
+        }
+    }
+
+    /// When the last fault window ends, once every window's end is known.
+    pub fn faults_end(&self) -> Option<SimTime> {
+        if self.faults.iter().any(|f| f.end == FaultWindow::OPEN) {
+            return None;
+        }
+        self.faults.iter().map(|f| f.end).max()
     }
 
     /// Whether a fault window covers `now`.
@@ -178,11 +224,11 @@ mod tests {
     #[test]
     fn an_outage_fails_every_call_in_its_window_only() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let outage = FaultWindow {
-            start: SimTime::from_secs(10),
-            end: SimTime::from_secs(20),
-            kind: FaultKind::Outage,
-        };
+        let outage = FaultWindow::new(
+            SimTime::from_secs(10),
+            SimTime::from_secs(20),
+            FaultKind::Outage,
+        );
         let mut d = Downstream::new(100.0, Duration::from_millis(20), vec![outage]);
         assert!(d.call(SimTime::from_secs(9), 1, &mut rng).ok);
         assert!(!d.call(SimTime::from_secs(10), 1, &mut rng).ok);
@@ -195,16 +241,16 @@ mod tests {
     fn a_brownout_cuts_capacity_and_an_error_ratio_fails_its_share() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let faults = vec![
-            FaultWindow {
-                start: SimTime::ZERO,
-                end: SimTime::from_secs(1),
-                kind: FaultKind::Brownout { capacity: 0.1 },
-            },
-            FaultWindow {
-                start: SimTime::from_secs(1),
-                end: SimTime::from_secs(100),
-                kind: FaultKind::ErrorRatio { ratio: 0.3 },
-            },
+            FaultWindow::new(
+                SimTime::ZERO,
+                SimTime::from_secs(1),
+                FaultKind::Brownout { capacity: 0.1 },
+            ),
+            FaultWindow::new(
+                SimTime::from_secs(1),
+                SimTime::from_secs(100),
+                FaultKind::ErrorRatio { ratio: 0.3 },
+            ),
         ];
         let mut d = Downstream::new(100.0, Duration::from_millis(20), faults);
         assert_eq!(
@@ -218,5 +264,26 @@ mod tests {
             (200..=340).contains(&failed),
             "about 30 % of 900, got {failed}"
         );
+    }
+
+    #[test]
+    fn a_window_until_an_event_lasts_until_the_event_plus_its_delay() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let healed = AfterEvent {
+            event: SimEvent::MappingDisabled,
+            after: Duration::from_secs(10),
+        };
+        let outage = FaultWindow::until(SimTime::from_secs(5), healed, FaultKind::Outage);
+        let mut d = Downstream::new(100.0, Duration::from_millis(20), vec![outage]);
+        assert!(d.call(SimTime::from_secs(4), 1, &mut rng).ok);
+        assert!(!d.call(SimTime::from_secs(500), 1, &mut rng).ok, "open");
+        assert_eq!(d.faults_end(), None);
+        d.on_event(SimEvent::MappingDisabled, SimTime::from_secs(600));
+        assert_eq!(d.faults_end(), Some(SimTime::from_secs(610)));
+        assert!(!d.call(SimTime::from_millis(609_999), 1, &mut rng).ok);
+        assert!(d.call(SimTime::from_secs(610), 1, &mut rng).ok);
+        // Only the first occurrence counts.
+        d.on_event(SimEvent::MappingDisabled, SimTime::from_secs(700));
+        assert_eq!(d.faults_end(), Some(SimTime::from_secs(610)));
     }
 }

@@ -22,6 +22,7 @@
 pub mod cloudwatch;
 pub mod consumer;
 pub mod downstream;
+pub mod events;
 pub mod mapping;
 pub mod message;
 pub mod names;
@@ -29,6 +30,7 @@ pub mod params;
 pub mod poller;
 pub mod ports;
 pub mod queue;
+pub mod reaction;
 pub mod report;
 pub mod run;
 pub mod scenario;

@@ -8,17 +8,23 @@
 //! | `scale_up_per_minute` | 300 | 0 | same page: "increases the number of processes that are reading batches by up to 300 more instances per minute"; LocalStack: measured, never more than one |
 //! | `max_batches` | 1000 | 1 | same page: "The maximum number of batches that an event source mapping can process simultaneously is 1,000" (older versions of the page said 1,250) |
 //! | `idle_batches` | 5 | 1 | same page: "When traffic is low, Lambda scales back the processing to five concurrent batches" |
-//! | `receive_interval` | 0 s | 1 s | AWS: long polling returns as soon as messages are available (SQS Developer Guide, "Amazon SQS short and long polling"); LocalStack: measured, its poller takes one batch per second |
+//! | `receive_interval` | 0 s | 1 s | How long a poller rests after a poll that got messages (and after their invocation). AWS: long polling returns as soon as messages are available (SQS Developer Guide, "Amazon SQS short and long polling"); LocalStack: `LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC`, default 1 (LocalStack 2026.3.0, `services/lambda_/event_source_mapping/esm_worker.py`: `poll_events()`, which receives and invokes, then a wait of this interval) |
+//! | `empty_poll_backoff` | none | 1 s × 1.5 per empty poll, at most 10 s, ±50 % | How long a poller rests after a receive that got nothing. AWS: none, long polling; LocalStack: the same `esm_worker.py`: `ExponentialBackoff(initial_interval=1, max_interval=LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC)` (default 10) with `localstack/utils/backoff.py`'s defaults, multiplier 1.5 and randomization 0.5, reset by a poll that got messages |
 //! | `retention` | 4 days | 4 days | SQS API reference, `SetQueueAttributes` `MessageRetentionPeriod`: default 345,600 s |
 //! | `max_concurrency_bounds` | 2 to 1000 | 2 to 1000 | Lambda API reference, `ScalingConfig.MaximumConcurrency`: minimum 2, maximum 1000 |
-//! | `mapping_update_delay` | 10 s | 2 s | How long an `UpdateEventSourceMapping` takes to take effect (`Enabling`, `Disabling`, `Updating` meanwhile). Not documented by AWS: this model's assumption; LocalStack: measured on the local drill |
+//! | `mapping_update_delay` | 10 s | 1 s | How long an `UpdateEventSourceMapping` takes to take effect (`Enabling`, `Disabling`, `Updating` meanwhile). Not documented by AWS: this model's assumption. LocalStack: its poller shows `Disabled` when the poll under way ends (`esm_worker.py`: `stop()` sets the shutdown event, the loop ends after `poll_events()` returns), and a poll is a receive of at most the 1 s batching window plus the invoke; measured on the short local drill (`loadtest/drills/local-drill-short.toml`, 1 s samples): `Disabled` in the first sample after the controller's call, within 1.05 s (three runs, see BENCHMARKS.md "Simulator calibration") |
 //! | `service_metric_delay` | 60 s | 0 s | How long after its period ends an `AWS/Lambda` or `AWS/SQS` datapoint reaches alarms. AWS documents the 1-minute interval ("Lambda sends metric data to CloudWatch in 1-minute intervals", Lambda Developer Guide, "Using CloudWatch metrics with Lambda") but not the delay; 60 s is this model's assumption. LocalStack: measured, none |
 //! | `custom_metric_delay` | 5 s | 0 s | The same for high-resolution custom metrics put by a function: "a few seconds" (not documented as a figure); LocalStack: measured, none |
+//! | `metric_resolution` | 10 s | 1 s | The finest slice samples are kept in. AWS: the shortest period a high-resolution alarm can have (CloudWatch User Guide, "High-resolution alarms"); LocalStack: its metric store keeps timestamps in whole seconds (`services/cloudwatch/cloudwatch_database_helper.py`, `_convert_timestamp_to_unix`: `int(timestamp.timestamp())`) |
+//! | `alarm_evaluation` | `Aws` | `LocalStack` | How alarms are evaluated (`crate::sim::cloudwatch`): AWS's documented schedule over aligned periods; LocalStack: `services/cloudwatch/alarm_scheduler.py`, every `EvaluationPeriods × Period` from the alarm's creation over sliding windows |
+//! | `alarm_action_delay` | 500 ms | 0 s | How long an alarm action takes to reach its Lambda function. AWS invokes it asynchronously (CloudWatch User Guide, "Lambda alarm actions"), how long that takes is not documented: this model's assumption. LocalStack: `services/cloudwatch/provider_v2.py`, `set_alarm_state` invokes the function synchronously (`Invoke` with the default `RequestResponse`) within the evaluation |
 
 use std::time::Duration;
 
+use crate::sim::cloudwatch::AlarmEvaluation;
+
 /// Which set of parameters a simulation runs with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Profile {
     /// `aws` or `localstack`.
     pub name: &'static str,
@@ -42,6 +48,47 @@ pub struct Profile {
     pub service_metric_delay: Duration,
     /// How long after its period ends a custom metric's datapoint reaches alarms.
     pub custom_metric_delay: Duration,
+    /// How long a poller rests after a receive that got nothing.
+    pub empty_poll_backoff: Option<Backoff>,
+    /// The finest slice metric samples are kept in.
+    pub metric_resolution: Duration,
+    /// How alarms are evaluated.
+    pub alarm_evaluation: AlarmEvaluation,
+    /// How long an alarm action takes to reach its function.
+    pub alarm_action_delay: Duration,
+}
+
+/// An exponential backoff with randomization: the `n`-th wait in a row is about
+/// `initial × multiplier^(n-1)`, at most `max`, drawn uniformly within ± `randomization` of
+/// that.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    /// The first wait.
+    pub initial: Duration,
+    /// Growth per wait.
+    pub multiplier: f64,
+    /// The largest wait before randomization.
+    pub max: Duration,
+    /// Share of the wait drawn at random either way (0 to 1).
+    pub randomization: f64,
+}
+
+impl Backoff {
+    /// The `n`-th wait in a row (from 1).
+    pub fn wait(&self, n: u32, rng: &mut impl rand::Rng) -> Duration {
+        let grown = self.initial.as_secs_f64()
+            * self
+                .multiplier
+                .powi(i32::try_from(n.saturating_sub(1)).unwrap_or(i32::MAX));
+        let base = grown.min(self.max.as_secs_f64());
+        let spread = base * self.randomization.clamp(0.0, 1.0);
+        let wait = if spread > 0.0 {
+            rng.random_range(base - spread..=base + spread)
+        } else {
+            base
+        };
+        Duration::from_secs_f64(wait.max(0.0))
+    }
 }
 
 impl Profile {
@@ -59,10 +106,14 @@ impl Profile {
             mapping_update_delay: Duration::from_secs(10),
             service_metric_delay: Duration::from_mins(1),
             custom_metric_delay: Duration::from_secs(5),
+            empty_poll_backoff: None,
+            metric_resolution: Duration::from_secs(10),
+            alarm_evaluation: AlarmEvaluation::Aws,
+            alarm_action_delay: Duration::from_millis(500),
         }
     }
 
-    /// What LocalStack measurably does: one poller taking one batch per second.
+    /// What LocalStack measurably does: one poller, resting a second between polls.
     pub fn localstack() -> Self {
         Self {
             name: "localstack",
@@ -71,9 +122,18 @@ impl Profile {
             max_batches: 1,
             idle_batches: 1,
             receive_interval: Duration::from_secs(1),
-            mapping_update_delay: Duration::from_secs(2),
+            mapping_update_delay: Duration::from_secs(1),
             service_metric_delay: Duration::ZERO,
             custom_metric_delay: Duration::ZERO,
+            empty_poll_backoff: Some(Backoff {
+                initial: Duration::from_secs(1),
+                multiplier: 1.5,
+                max: Duration::from_secs(10),
+                randomization: 0.5,
+            }),
+            metric_resolution: Duration::from_secs(1),
+            alarm_evaluation: AlarmEvaluation::LocalStack,
+            alarm_action_delay: Duration::ZERO,
             ..Self::aws()
         }
     }
@@ -97,5 +157,20 @@ mod tests {
         assert_eq!(Profile::named("aws"), Some(Profile::aws()));
         assert_eq!(Profile::named("localstack").map(|p| p.max_batches), Some(1));
         assert_eq!(Profile::named("gcp"), None);
+    }
+
+    #[test]
+    fn localstacks_empty_poll_backoff_grows_to_its_cap_within_its_spread() {
+        use rand::SeedableRng;
+        let backoff = Profile::localstack().empty_poll_backoff.expect("a backoff");
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        for _ in 0..100 {
+            let first = backoff.wait(1, &mut rng).as_secs_f64();
+            assert!((0.5..=1.5).contains(&first), "{first}");
+            let third = backoff.wait(3, &mut rng).as_secs_f64();
+            assert!((1.125..=3.375).contains(&third), "{third}");
+            let late = backoff.wait(30, &mut rng).as_secs_f64();
+            assert!((5.0..=15.0).contains(&late), "{late}");
+        }
     }
 }

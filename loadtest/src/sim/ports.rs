@@ -17,7 +17,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use floodgate_core::Operation;
 use floodgate_core::clock::Clock;
 use floodgate_core::error::{AwsFault, Error};
-use floodgate_core::policy::{AlarmReading, ProbeOutcome, ProbeTraffic};
+use floodgate_core::policy::{AWS_METRIC_PUBLISH_DELAY, AlarmReading, ProbeOutcome, ProbeTraffic};
 use floodgate_core::ports::{
     AlarmDescription, Alarms, Concurrency, EntryError, EntryResult, EventSourceMappings, Mapping,
     MappingUpdate, OutgoingMessage, QueueAttributes, QueueStatus, Queues, ReceivedMessage,
@@ -302,7 +302,6 @@ impl Alarms for SimPorts {
         names: &[String],
     ) -> impl Future<Output = Result<Vec<AlarmDescription>, Error>> + Send {
         ready(self.call(|world| {
-            let profile = world.profile.clone();
             Ok(world
                 .circuits
                 .iter()
@@ -314,10 +313,13 @@ impl Alarms for SimPorts {
                         AlarmSource::Metric(key) => key.namespace.starts_with("AWS/"),
                         AlarmSource::ErrorRate { .. } => true,
                     };
+                    // What the controller's CloudWatch adapter reports from DescribeAlarms
+                    // (`breaker/src/aws/cloudwatch.rs`, `detection`): it knows the alarm's
+                    // configuration, not the world's delays.
                     let delay = if aws {
-                        profile.service_metric_delay
+                        AWS_METRIC_PUBLISH_DELAY.min(period * 2)
                     } else {
-                        profile.custom_metric_delay
+                        period
                     };
                     AlarmDescription {
                         name: a.name.clone(),

@@ -8,8 +8,8 @@
 //!   invocation, twice, a minute and then two minutes later (Lambda Developer Guide,
 //!   "Error handling and automatic retries in Lambda").
 //! - `floodgate`: the shipped controller (`floodgate_core::Controller`) over the world's
-//!   ports, invoked with the real alarm-action payloads and a tick every minute (EventBridge
-//!   Scheduler's shortest rate).
+//!   ports, invoked with the real alarm-action payloads and a tick every `tick_every` (by
+//!   default a minute, EventBridge Scheduler's shortest rate).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -26,6 +26,7 @@ use crate::sim::cloudwatch::{AlarmSource, MetricKey, SimAlarm};
 use crate::sim::names::{ACCOUNT, Names, REGION};
 use crate::sim::params::Profile;
 use crate::sim::ports::{SimPorts, epoch, wall};
+use crate::sim::reaction::Reaction;
 use crate::sim::scenario::Scenario;
 use crate::sim::time::SimTime;
 use crate::sim::world::{AlarmAction, World};
@@ -35,8 +36,6 @@ pub const STRATEGIES: [&str; 4] = ["none", "reserved-only", "toggle", "floodgate
 
 /// How often the world is sampled for the report.
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
-/// How often the controller is ticked.
-const TICK_EVERY: Duration = Duration::from_mins(1);
 
 /// What one strategy did in one scenario (all circuits together).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,6 +87,9 @@ pub struct StrategyResult {
     /// `floodgate`: every change of a circuit's phase, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub phase_log: Vec<PhaseChange>,
+    /// `floodgate`: the first circuit's reaction, step by step, as a drill measures it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reaction: Option<Reaction>,
 }
 
 /// How the controller's invocations ended, over the whole run.
@@ -142,7 +144,7 @@ pub fn run(scenario: &Scenario, profile: &Profile, strategy: &str) -> Result<Str
     };
     let end = SimTime::ZERO + scenario.duration;
     let mut observer = Observer::new(scenario);
-    let mut next_tick = SimTime::ZERO + TICK_EVERY;
+    let mut next_tick = SimTime::ZERO + scenario.tick_every;
     loop {
         let now = lock(&world).now();
         if now >= end {
@@ -161,7 +163,7 @@ pub fn run(scenario: &Scenario, profile: &Profile, strategy: &str) -> Result<Str
         let now = lock(&world).now();
         if now >= next_tick {
             driver.on_tick(&world);
-            next_tick = next_tick + TICK_EVERY;
+            next_tick = next_tick + scenario.tick_every;
         }
     }
     let w = lock(&world);
@@ -170,6 +172,10 @@ pub fn run(scenario: &Scenario, profile: &Profile, strategy: &str) -> Result<Str
         result.phase_changes = Some(phases.changes());
         result.phase_log = phases.log();
         result.controller = Some(stats.clone());
+        result.reaction = w
+            .circuits
+            .first()
+            .map(|c| Reaction::of(c, &result.phase_log));
     }
     Ok(result)
 }
@@ -478,12 +484,14 @@ struct Observer {
 impl Observer {
     fn new(scenario: &Scenario) -> Self {
         let fault_start = scenario.downstream.faults.iter().map(|f| f.start).min();
+        // A window that ends after an event has its end once the event happened (`sample`).
         let fault_end = scenario
             .downstream
             .faults
             .iter()
-            .map(|f| f.start + f.length)
-            .max();
+            .map(super::scenario::FaultSpec::end)
+            .collect::<Option<Vec<_>>>()
+            .and_then(|ends| ends.into_iter().max());
         Self {
             fault_start: fault_start.map(|d| SimTime::ZERO + d),
             fault_end: fault_end.map(|d| SimTime::ZERO + d),
@@ -502,6 +510,14 @@ impl Observer {
 
     fn sample(&mut self, world: &mut World) {
         let now = world.now();
+        if self.fault_end.is_none() && self.fault_start.is_some() {
+            self.fault_end = world
+                .circuits
+                .iter()
+                .map(|c| c.downstream.faults_end())
+                .collect::<Option<Vec<_>>>()
+                .and_then(|ends| ends.into_iter().max());
+        }
         let mut backlog = 0;
         let mut all_protected = true;
         let mut all_normal = true;
@@ -570,6 +586,7 @@ impl Observer {
             phase_changes: None,
             controller: None,
             phase_log: Vec::new(),
+            reaction: None,
         };
         for (c, a) in world.circuits.iter().zip(world.accounting()) {
             r.sent += a.sent;

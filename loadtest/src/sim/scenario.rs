@@ -14,6 +14,7 @@ use crate::rates::RateProfile;
 use crate::sim::cloudwatch::{AlarmSource, MetricKey, SimAlarm};
 use crate::sim::consumer::{Consumer, FunctionSettings};
 use crate::sim::downstream::{Downstream, FaultKind, FaultWindow};
+use crate::sim::events::AfterEvent;
 use crate::sim::mapping::SimMapping;
 use crate::sim::names::{ACCOUNT, Names, REGION};
 use crate::sim::params::Profile;
@@ -50,6 +51,13 @@ pub struct Scenario {
     /// When the load stops (default: the whole scenario).
     #[serde(default, with = "crate::units::option_duration")]
     pub load_for: Option<Duration>,
+    /// Or: the load stops this long after an event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_until: Option<AfterEvent>,
+    /// How often the controller is ticked (the infra modules' schedule: every minute,
+    /// EventBridge Scheduler's shortest rate; a local drill ticks faster).
+    #[serde(default = "default_tick", with = "crate::units::duration")]
+    pub tick_every: Duration,
     /// What each consumer calls.
     pub downstream: DownstreamSpec,
     /// Each circuit's alarms (default: what the infra modules create).
@@ -66,6 +74,10 @@ pub struct Scenario {
 
 fn default_step() -> Duration {
     Duration::from_millis(100)
+}
+
+fn default_tick() -> Duration {
+    Duration::from_mins(1)
 }
 
 fn one() -> usize {
@@ -99,6 +111,10 @@ pub struct ConsumerSpec {
     pub unreserved_concurrency: u32,
     /// Every message whose sequence number is a multiple of this fails, always (poison).
     pub poison_every: Option<u64>,
+    /// The mapping's `MaximumBatchingWindowInSeconds`: a receive waits this long for a full
+    /// batch.
+    #[serde(with = "crate::units::duration")]
+    pub batching_window: Duration,
 }
 
 impl Default for ConsumerSpec {
@@ -114,6 +130,7 @@ impl Default for ConsumerSpec {
             partial_batch: false,
             unreserved_concurrency: 1000,
             poison_every: None,
+            batching_window: Duration::ZERO,
         }
     }
 }
@@ -140,10 +157,25 @@ pub struct FaultSpec {
     #[serde(with = "crate::units::duration")]
     pub start: Duration,
     /// How long it lasts.
-    #[serde(rename = "for", with = "crate::units::duration")]
-    pub length: Duration,
+    #[serde(
+        rename = "for",
+        default,
+        with = "crate::units::option_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub length: Option<Duration>,
+    /// Or: it lasts until this long after an event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<AfterEvent>,
     /// What it does.
     pub fault: FaultKind,
+}
+
+impl FaultSpec {
+    /// When it ends, when that is known beforehand.
+    pub fn end(&self) -> Option<Duration> {
+        self.length.map(|length| self.start + length)
+    }
 }
 
 /// One alarm's settings, as the infra modules take them.
@@ -164,6 +196,14 @@ pub struct AlarmSpec {
     /// `errors` only: fewer invocations in a period give a rate of 0.
     #[serde(default)]
     pub min_invocations: f64,
+    /// `errors` only: alarm on the error rate (the infra modules' metric math); `false`
+    /// alarms on the sum of `Errors` (the test kit's LocalStack alarm).
+    #[serde(default = "yes")]
+    pub rate: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn sixty() -> u32 {
@@ -177,16 +217,56 @@ fn two() -> u32 {
 }
 
 /// A circuit's alarms; the defaults are the infra modules' (`infra/terraform/variables.tf`).
-/// `None` leaves an alarm out.
+/// `None` (`false` in TOML) leaves an alarm out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlarmsSpec {
     /// The consumer's error rate.
+    #[serde(with = "alarm_or_false")]
     pub errors: Option<AlarmSpec>,
     /// The consumer's throttles.
+    #[serde(with = "alarm_or_false")]
     pub throttles: Option<AlarmSpec>,
     /// The source queue's visible messages.
+    #[serde(with = "alarm_or_false")]
     pub depth: Option<AlarmSpec>,
+    /// Where LocalStack's evaluation schedule stands: the first evaluation, after the start
+    /// (LocalStack evaluates an alarm from its creation, every `N × period`; AWS aligns
+    /// evaluations to the clock and ignores this).
+    #[serde(with = "crate::units::duration")]
+    pub first_evaluation: Duration,
+}
+
+/// An alarm's settings, or `false` for none.
+mod alarm_or_false {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error as _};
+
+    use super::AlarmSpec;
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Off(bool),
+        On(AlarmSpec),
+    }
+
+    #[allow(clippy::ref_option)] // the signature serde's `with` calls
+    pub fn serialize<S: Serializer>(spec: &Option<AlarmSpec>, s: S) -> Result<S::Ok, S::Error> {
+        match spec {
+            Some(spec) => spec.serialize(s),
+            None => s.serialize_bool(false),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<AlarmSpec>, D::Error> {
+        match Either::deserialize(d)? {
+            Either::Off(false) => Ok(None),
+            Either::Off(true) => Err(D::Error::custom(
+                "an alarm is a table of settings, or false to leave it out",
+            )),
+            Either::On(spec) => Ok(Some(spec)),
+        }
+    }
 }
 
 impl Default for AlarmsSpec {
@@ -197,11 +277,13 @@ impl Default for AlarmsSpec {
             evaluation_periods: 3,
             datapoints_to_alarm: 2,
             min_invocations,
+            rate: true,
         };
         Self {
             errors: Some(spec(50.0, 10.0)),
             throttles: Some(spec(1.0, 0.0)),
             depth: Some(spec(1000.0, 0.0)),
+            first_evaluation: Duration::ZERO,
         }
     }
 }
@@ -247,6 +329,23 @@ impl Scenario {
         }
         if self.step.is_zero() || self.step > Duration::from_secs(1) {
             return Err(Error::invalid("step", "must be between 1 ms and 1 s"));
+        }
+        if self.tick_every < self.step {
+            return Err(Error::invalid("tick_every", "must be at least one step"));
+        }
+        if self.load_for.is_some() && self.load_until.is_some() {
+            return Err(Error::invalid(
+                "load_until",
+                "give load_for or load_until, not both",
+            ));
+        }
+        for (index, fault) in self.downstream.faults.iter().enumerate() {
+            if fault.length.is_some() == fault.until.is_some() {
+                return Err(Error::invalid(
+                    format!("downstream.faults[{index}]"),
+                    "give one of for and until",
+                ));
+            }
         }
         if !(1..=1000).contains(&self.circuits) {
             return Err(Error::invalid("circuits", "must be 1 to 1000"));
@@ -304,6 +403,23 @@ impl Scenario {
         .with_treat_missing_data(TreatMissingData::NotBreaching))
     }
 
+    /// The downstream's fault windows.
+    fn fault_windows(&self) -> Vec<FaultWindow> {
+        self.downstream
+            .faults
+            .iter()
+            .map(|f| {
+                let start = SimTime::ZERO + f.start;
+                match (f.end(), f.until) {
+                    (_, Some(until)) => FaultWindow::until(start, until, f.fault),
+                    (end, None) => {
+                        FaultWindow::new(start, SimTime::ZERO + end.unwrap_or_default(), f.fault)
+                    }
+                }
+            })
+            .collect()
+    }
+
     /// The names of circuit `index`.
     pub fn names(&self, index: usize) -> Names {
         Names::new(&format!("{}-{index}", self.name), index)
@@ -351,29 +467,23 @@ impl Scenario {
                     overhead: c.overhead,
                     partial_batch: c.partial_batch,
                     poison_every: c.poison_every,
+                    batching_window: c.batching_window,
                 },
                 c.batch_size,
             );
-            let faults = self
-                .downstream
-                .faults
-                .iter()
-                .map(|f| FaultWindow {
-                    start: SimTime::ZERO + f.start,
-                    end: SimTime::ZERO + f.start + f.length,
-                    kind: f.fault,
-                })
-                .collect();
+            let faults = self.fault_windows();
             let downstream = Downstream::new(
                 self.downstream.capacity_per_sec,
                 self.downstream.latency,
                 faults,
             );
-            let producer = Producer::new(Schedule::new(&self.load, limit)?, SimTime::ZERO);
+            let producer = Producer::new(Schedule::new(&self.load, limit)?, SimTime::ZERO)
+                .stopping(self.load_until);
             let lambda = |name| MetricKey::new("AWS/Lambda", name, "FunctionName", &names.function);
             let mut alarms = Vec::new();
             for (kind, spec) in self.alarm_specs() {
                 let source = match kind {
+                    "errors" if !spec.rate => AlarmSource::Metric(lambda("Errors")),
                     "errors" => AlarmSource::ErrorRate {
                         errors: lambda("Errors"),
                         invocations: lambda("Invocations"),
@@ -387,13 +497,19 @@ impl Scenario {
                         &names.source,
                     )),
                 };
-                alarms.push(SimAlarm::new(
-                    self.alarm_name(index, kind),
-                    source,
-                    Self::alarm_config(kind, &spec)?,
-                    profile.service_metric_delay,
-                    SimTime::ZERO,
-                ));
+                alarms.push(
+                    SimAlarm::new(
+                        self.alarm_name(index, kind),
+                        source,
+                        Self::alarm_config(kind, &spec)?,
+                        profile.service_metric_delay,
+                        SimTime::ZERO,
+                    )
+                    .evaluated_by(
+                        profile.alarm_evaluation,
+                        SimTime::ZERO + self.alarms.first_evaluation,
+                    ),
+                );
             }
             circuits.push(CircuitWorld::new(CircuitParts {
                 names,
@@ -504,6 +620,82 @@ mod tests {
         assert!(
             err.to_string().contains("downstream.capacity_per_sec"),
             "{err}"
+        );
+    }
+
+    const DRILL_LIKE: &str = r#"
+        name = "drill-like"
+        duration = "2m"
+        tick_every = "2s"
+        load = { kind = "constant", rate = 40 }
+        load_until = { event = "mapping_disabled", after = "10s" }
+        consumer = { batch_size = 100, batching_window = "1s" }
+        [downstream]
+        capacity_per_sec = 1000
+        latency = "1ms"
+        [[downstream.faults]]
+        start = "5s"
+        until = { event = "mapping_disabled", after = "10s" }
+        fault = { kind = "outage" }
+        [alarms]
+        errors = { threshold = 1, period_secs = 10, evaluation_periods = 1, datapoints_to_alarm = 1, rate = false }
+        throttles = false
+        depth = false
+        first_evaluation = "3s"
+    "#;
+
+    #[test]
+    fn a_drill_like_scenario_reads_its_tick_events_and_alarms() {
+        let scenario = Scenario::from_toml(DRILL_LIKE, Path::new("d.toml")).expect("valid");
+        assert_eq!(scenario.tick_every, Duration::from_secs(2));
+        assert_eq!(scenario.downstream.faults[0].end(), None);
+        assert!(scenario.alarms.throttles.is_none() && scenario.alarms.depth.is_none());
+        assert!(!scenario.alarms.errors.expect("an errors alarm").rate);
+        let config = scenario.controller_config();
+        assert_eq!(
+            config["circuits"][0]["alarms"].as_array().map(Vec::len),
+            Some(1)
+        );
+        let world = scenario
+            .world(&Profile::localstack(), None)
+            .expect("a world");
+        let alarm = &world.circuits[0].alarms[0];
+        assert_eq!(
+            alarm.source,
+            AlarmSource::Metric(MetricKey::new(
+                "AWS/Lambda",
+                "Errors",
+                "FunctionName",
+                &scenario.names(0).function
+            ))
+        );
+        assert_eq!(alarm.next_evaluation(), SimTime::from_secs(3));
+        // The defaults: a tick a minute, every alarm, evaluated as AWS does.
+        let plain = Scenario::from_toml(FLOOD, Path::new("flood.toml")).expect("valid");
+        assert_eq!(plain.tick_every, Duration::from_mins(1));
+        let text = toml::to_string(&scenario).expect("serializes");
+        assert_eq!(
+            Scenario::from_toml(&text, Path::new("again.toml")).expect("reads back"),
+            scenario
+        );
+    }
+
+    #[test]
+    fn a_fault_needs_one_end_and_an_alarm_is_a_table_or_false() {
+        let both = DRILL_LIKE.replace("start = \"5s\"", "start = \"5s\"\nfor = \"10s\"");
+        let err = Scenario::from_toml(&both, Path::new("b.toml")).expect_err("two ends");
+        assert!(err.to_string().contains("downstream.faults[0]"), "{err}");
+        let neither = DRILL_LIKE.replace(
+            "until = { event = \"mapping_disabled\", after = \"10s\" }\n        fault",
+            "fault",
+        );
+        assert!(Scenario::from_toml(&neither, Path::new("n.toml")).is_err());
+        let on = DRILL_LIKE.replace("throttles = false", "throttles = true");
+        assert!(Scenario::from_toml(&on, Path::new("t.toml")).is_err());
+        let slow = DRILL_LIKE.replace("tick_every = \"2s\"", "tick_every = \"10ms\"");
+        assert!(
+            Scenario::from_toml(&slow, Path::new("s.toml")).is_err(),
+            "a tick shorter than a step"
         );
     }
 }

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use alarms::AlarmState;
+use floodgate_core::ports::MappingState;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -19,6 +20,7 @@ use crate::flood::schedule::Schedule;
 use crate::sim::cloudwatch::{MetricKey, Metrics, SimAlarm};
 use crate::sim::consumer::{Consumer, Spilled};
 use crate::sim::downstream::Downstream;
+use crate::sim::events::{AfterEvent, SimEvent};
 use crate::sim::message::Msg;
 use crate::sim::names::Names;
 use crate::sim::params::Profile;
@@ -68,6 +70,8 @@ pub struct Producer {
     schedule: std::iter::Peekable<Schedule>,
     start: SimTime,
     sent: u64,
+    stops_after: Option<AfterEvent>,
+    stop: Option<SimTime>,
 }
 
 impl Producer {
@@ -77,6 +81,23 @@ impl Producer {
             schedule: schedule.peekable(),
             start,
             sent: 0,
+            stops_after: None,
+            stop: None,
+        }
+    }
+
+    /// Stops sending `stops_after` an event, once it has happened.
+    #[must_use]
+    pub fn stopping(mut self, stops_after: Option<AfterEvent>) -> Self {
+        self.stops_after = stops_after;
+        self
+    }
+
+    /// `event` happened `at`.
+    pub fn on_event(&mut self, event: SimEvent, at: SimTime) {
+        if let Some(after) = self.stops_after.filter(|a| a.event == event) {
+            self.stop = Some(at + after.after);
+            self.stops_after = None;
         }
     }
 
@@ -88,7 +109,7 @@ impl Producer {
     fn send_until(&mut self, now: SimTime, queue: &mut SimQueue<Msg>) {
         while let Some(&(seq, offset)) = self.schedule.peek() {
             let at = self.start + offset;
-            if at > now {
+            if at > now || self.stop.is_some_and(|stop| at >= stop) {
                 break;
             }
             self.schedule.next();
@@ -143,6 +164,7 @@ pub struct CircuitWorld {
     ledger: Ledger,
     expired: Vec<u64>,
     depth_metric: MetricKey,
+    disabled_at: Option<SimTime>,
 }
 
 /// What a circuit's part of the world is made of.
@@ -185,6 +207,22 @@ impl CircuitWorld {
             producer: parts.producer,
             ledger: Ledger::default(),
             expired: Vec::new(),
+            disabled_at: None,
+        }
+    }
+
+    /// When its mapping first showed `Disabled`.
+    pub fn disabled_at(&self) -> Option<SimTime> {
+        self.disabled_at
+    }
+
+    /// Tells what is timed from events that one happened: the mapping's first `Disabled`.
+    fn watch_events(&mut self, now: SimTime) {
+        if self.disabled_at.is_none() && self.consumer.mapping.state(now) == MappingState::Disabled
+        {
+            self.disabled_at = Some(now);
+            self.downstream.on_event(SimEvent::MappingDisabled, now);
+            self.producer.on_event(SimEvent::MappingDisabled, now);
         }
     }
 
@@ -320,12 +358,10 @@ impl World {
     /// A world of `circuits` at time zero, advancing in `step`s, seeded with `seed`.
     pub fn new(profile: Profile, circuits: Vec<CircuitWorld>, step: Duration, seed: u64) -> Self {
         Self {
-            profile,
-            metrics: Metrics::default(),
+            metrics: Metrics::with_resolution(profile.metric_resolution),
             circuits,
-            // Alarm actions invoke the function asynchronously (CloudWatch User Guide, "Lambda
-            // alarm actions"); how long that takes is not documented: this model's assumption.
-            action_delay: Duration::from_millis(500),
+            action_delay: profile.alarm_action_delay,
+            profile,
             // Not documented either: a typical in-Region API round trip, this model's assumption.
             api_latency: Duration::from_millis(20),
             control_plane: ControlPlane::new(15.0),
@@ -409,6 +445,7 @@ impl World {
             self.next_queue_metrics = now + Duration::from_mins(1);
         }
         for (index, circuit) in self.circuits.iter_mut().enumerate() {
+            circuit.watch_events(now);
             circuit.producer.send_until(now, &mut circuit.source);
             let mut spilled = Spilled::default();
             let ledger = &mut circuit.ledger;
