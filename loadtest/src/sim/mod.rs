@@ -33,6 +33,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod time;
+pub mod timeline;
 pub mod world;
 
 pub use params::Profile;

@@ -26,6 +26,7 @@ use crate::sim::params::Profile;
 use crate::sim::ports::{SimPorts, epoch, wall};
 use crate::sim::scenario::Scenario;
 use crate::sim::time::SimTime;
+use crate::sim::timeline::{PhaseSpans, Sampler, Timeline};
 use crate::sim::world::{AlarmAction, World};
 
 /// The strategies, in report order.
@@ -83,6 +84,9 @@ pub struct StrategyResult {
     /// `floodgate`: every change of a circuit's phase, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub phase_log: Vec<PhaseChange>,
+    /// The world over time, for the HTML report (not in the JSON).
+    #[serde(skip)]
+    pub timeline: Timeline,
 }
 
 /// One change of a circuit's phase, as the controller's metrics recorded it.
@@ -121,6 +125,7 @@ pub fn run(scenario: &Scenario, profile: &Profile, strategy: &str) -> Result<Str
     };
     let end = SimTime::ZERO + scenario.duration;
     let mut observer = Observer::new(scenario);
+    let mut sampler = Sampler::new(scenario.duration);
     let mut next_tick = SimTime::ZERO + TICK_EVERY;
     loop {
         let now = lock(&world).now();
@@ -132,6 +137,7 @@ pub fn run(scenario: &Scenario, profile: &Profile, strategy: &str) -> Result<Str
             let mut w = lock(&world);
             w.run_until(target);
             observer.sample(&mut w);
+            sampler.observe(&mut w, || driver.phases());
             w.take_actions()
         };
         for action in actions {
@@ -145,10 +151,13 @@ pub fn run(scenario: &Scenario, profile: &Profile, strategy: &str) -> Result<Str
     }
     let w = lock(&world);
     let mut result = observer.result(strategy, &w, driver.final_state(&w));
+    let mut spans = Vec::new();
     if let Driver::Floodgate { phases, .. } = &driver {
         result.phase_changes = Some(phases.changes());
         result.phase_log = phases.log();
+        spans = phases.spans(w.now());
     }
+    result.timeline = sampler.finish(w.now(), spans);
     Ok(result)
 }
 
@@ -239,6 +248,14 @@ impl Driver {
         }
     }
 
+    /// `floodgate`: each circuit's phase now.
+    fn phases(&self) -> Option<std::collections::BTreeMap<String, String>> {
+        match self {
+            Self::Floodgate { phases, .. } => Some(phases.current()),
+            _ => None,
+        }
+    }
+
     fn final_state(&self, world: &World) -> String {
         match self {
             Self::Floodgate { phases, .. } => phases.last(),
@@ -255,6 +272,8 @@ impl Driver {
 #[derive(Debug, Default)]
 struct PhaseRecorder {
     phases: Mutex<(std::collections::BTreeMap<String, String>, Vec<PhaseChange>)>,
+    /// When each circuit's phase was first reported, and which it was.
+    first: Mutex<std::collections::BTreeMap<String, (u64, String)>>,
 }
 
 impl PhaseRecorder {
@@ -289,6 +308,42 @@ impl PhaseRecorder {
             .len() as u64
     }
 
+    /// Each circuit's phase now.
+    fn current(&self) -> std::collections::BTreeMap<String, String> {
+        self.phases
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .clone()
+    }
+
+    /// Each circuit's phases from its first report to `end`.
+    fn spans(&self, end: SimTime) -> Vec<PhaseSpans> {
+        let first = self.first.lock().unwrap_or_else(PoisonError::into_inner);
+        let log = self.log();
+        #[allow(clippy::cast_precision_loss)] // whole seconds
+        let end = end.as_millis() as f64 / 1000.0;
+        first
+            .iter()
+            .map(|(circuit, (at, phase))| {
+                #[allow(clippy::cast_precision_loss)]
+                let mut spans = vec![(*at as f64, end, phase.clone())];
+                for change in log.iter().filter(|c| &c.circuit == circuit) {
+                    #[allow(clippy::cast_precision_loss)]
+                    let at = change.at_s as f64;
+                    if let Some(last) = spans.last_mut() {
+                        last.1 = at;
+                    }
+                    spans.push((at, end, change.to.clone()));
+                }
+                PhaseSpans {
+                    circuit: circuit.clone(),
+                    spans,
+                }
+            })
+            .collect()
+    }
+
     /// The changes, in order.
     fn log(&self) -> Vec<PhaseChange> {
         self.phases
@@ -312,6 +367,11 @@ impl Recorder for PhaseRecorder {
         };
         let at = value["_aws"]["Timestamp"].as_i64().unwrap_or_default();
         let at_s = u64::try_from((at - epoch().timestamp_millis()) / 1000).unwrap_or(0);
+        self.first
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(circuit.to_owned())
+            .or_insert_with(|| (at_s, phase.to_owned()));
         let mut guard = self.phases.lock().unwrap_or_else(PoisonError::into_inner);
         let previous = guard.0.insert(circuit.to_owned(), phase.to_owned());
         if let Some(from) = previous.filter(|p| p != phase) {
@@ -485,6 +545,7 @@ impl Observer {
             final_state,
             phase_changes: None,
             phase_log: Vec::new(),
+            timeline: Timeline::default(),
         };
         for (c, a) in world.circuits.iter().zip(world.accounting()) {
             r.sent += a.sent;
