@@ -480,6 +480,9 @@ pub fn simulate_command(args: &SimulateArgs) -> Result<SimReport> {
         source,
     })?;
     let mut scenario = Scenario::from_toml(&text, &args.scenario)?;
+    for note in scenario.replayed.iter().flat_map(|r| &r.notes) {
+        eprintln!("loadtest simulate: {note}");
+    }
     if let Some(seed) = args.seed {
         scenario.seed = seed;
     }
@@ -640,6 +643,9 @@ mod tests {
         let mut seen = 0;
         for entry in std::fs::read_dir(&dir).expect("scenarios") {
             let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|e| e != "toml") {
+                continue; // `configs/`: controller configurations the scenarios replay
+            }
             let text = std::fs::read_to_string(&path).expect("readable");
             let scenario = Scenario::from_toml(&text, &path).expect("valid");
             floodgate_core::ControllerConfig::from_json(&scenario.controller_config().to_string())

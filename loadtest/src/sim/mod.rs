@@ -20,6 +20,7 @@
 //! controller runs on, the strategies, scenarios and reports.
 
 pub mod cloudwatch;
+pub mod config_file;
 pub mod consumer;
 pub mod downstream;
 pub mod mapping;

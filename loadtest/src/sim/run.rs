@@ -124,7 +124,7 @@ pub fn run(scenario: &Scenario, profile: &Profile, strategy: &str) -> Result<Str
         }
     };
     let end = SimTime::ZERO + scenario.duration;
-    let mut observer = Observer::new(scenario);
+    let mut observer = Observer::new(scenario, strategy);
     let mut sampler = Sampler::new(scenario.duration);
     let mut next_tick = SimTime::ZERO + TICK_EVERY;
     loop {
@@ -177,6 +177,9 @@ enum Driver {
     Floodgate {
         controller: Box<Controller<SimPorts>>,
         phases: Arc<PhaseRecorder>,
+        /// The alarms whose actions invoke the controller: those its configuration lists
+        /// (a `config_file` may list fewer than the world has).
+        alarms: std::collections::BTreeSet<String>,
     },
 }
 
@@ -185,11 +188,17 @@ impl Driver {
         let config = ControllerConfig::from_json(&scenario.controller_config().to_string())
             .map_err(|e| Error::invalid("floodgate", e.to_string()))?;
         let phases = Arc::new(PhaseRecorder::default());
+        let alarms = config
+            .circuits()
+            .iter()
+            .flat_map(|c| c.alarm_names().iter().cloned())
+            .collect();
         let controller = Controller::new(config, SimPorts::new(Arc::clone(world)))
             .with_recorder(Arc::clone(&phases) as Arc<dyn Recorder>);
         let driver = Self::Floodgate {
             controller: Box::new(controller),
             phases,
+            alarms,
         };
         // The first tick adopts the mappings, as after a deployment.
         driver.invoke(world, &json!({"floodgate": "tick"}));
@@ -220,9 +229,13 @@ impl Driver {
                     retries.push((at, action.circuit, enable, 1));
                 }
             }
-            Self::Floodgate { .. } => {
+            Self::Floodgate { alarms, .. } => {
                 let event = {
                     let w = lock(world);
+                    let name = &w.circuits[action.circuit].alarms[action.alarm].name;
+                    if !alarms.contains(name) {
+                        return;
+                    }
                     alarm_event(&w, action)
                 };
                 self.invoke(world, &event);
@@ -439,12 +452,37 @@ fn alarm_event(world: &World, action: &AlarmAction) -> Value {
     })
 }
 
+/// Per circuit: the level a tripped circuit probes at (the controller's own `levels.probe`),
+/// and the `MaximumConcurrency` it runs at when back to normal: under `floodgate` its
+/// `levels.max`, otherwise the mapping's as deployed.
+fn circuit_levels(scenario: &Scenario, strategy: &str) -> Vec<(u32, Option<u32>)> {
+    let config = scenario.controller_config();
+    let level = |index: usize, name: &str| {
+        config["circuits"][index]["levels"][name]
+            .as_u64()
+            .and_then(|l| u32::try_from(l).ok())
+    };
+    (0..scenario.circuits)
+        .map(|index| {
+            let probe =
+                level(index, "probe").unwrap_or(floodgate_core::policy::config::DEFAULT_PROBE);
+            let normal = if strategy == "floodgate" {
+                level(index, "max")
+            } else {
+                scenario.consumer.maximum_concurrency
+            };
+            (probe, normal)
+        })
+        .collect()
+}
+
 /// Follows the world for the report.
 struct Observer {
     fault_start: Option<SimTime>,
     fault_end: Option<SimTime>,
-    probe: u32,
-    configured_max: Option<u32>,
+    /// Per circuit: the level a tripped circuit probes at, and the `MaximumConcurrency` of a
+    /// circuit back to normal.
+    levels: Vec<(u32, Option<u32>)>,
     backlog_at_fault: Option<u64>,
     protected_at: Option<SimTime>,
     recovered_at: Option<SimTime>,
@@ -452,7 +490,7 @@ struct Observer {
 }
 
 impl Observer {
-    fn new(scenario: &Scenario) -> Self {
+    fn new(scenario: &Scenario, strategy: &str) -> Self {
         let fault_start = scenario.downstream.faults.iter().map(|f| f.start).min();
         let fault_end = scenario
             .downstream
@@ -463,12 +501,7 @@ impl Observer {
         Self {
             fault_start: fault_start.map(|d| SimTime::ZERO + d),
             fault_end: fault_end.map(|d| SimTime::ZERO + d),
-            // The level a tripped circuit probes at: the controller's own `levels.probe`.
-            probe: scenario.controller_config()["circuits"][0]["levels"]["probe"]
-                .as_u64()
-                .and_then(|p| u32::try_from(p).ok())
-                .unwrap_or(2),
-            configured_max: scenario.consumer.maximum_concurrency,
+            levels: circuit_levels(scenario, strategy),
             backlog_at_fault: None,
             protected_at: None,
             recovered_at: None,
@@ -481,7 +514,7 @@ impl Observer {
         let mut backlog = 0;
         let mut all_protected = true;
         let mut all_normal = true;
-        for c in &mut world.circuits {
+        for (c, &(probe, normal)) in world.circuits.iter_mut().zip(&self.levels) {
             let depth = c.source.depth(now);
             backlog += depth.visible;
             let overflow = c.overflow.len() as u64;
@@ -494,10 +527,9 @@ impl Observer {
             .into_iter()
             .flatten()
             .min();
-            all_protected &= !polls || limit.is_some_and(|l| l <= self.probe);
-            all_normal &= polls
-                && c.consumer.mapping.maximum_concurrency() == self.configured_max
-                && overflow == 0;
+            all_protected &= !polls || limit.is_some_and(|l| l <= probe);
+            all_normal &=
+                polls && c.consumer.mapping.maximum_concurrency() == normal && overflow == 0;
         }
         if let Some(start) = self.fault_start
             && now >= start

@@ -1,7 +1,7 @@
 //! Scenarios: what a simulation runs (TOML, documented field by field in
 //! `loadtest/README.md`), and the world and controller configuration built from one.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use alarms::eval::{AlarmConfig, ComparisonOperator, Statistic, TreatMissingData};
@@ -62,6 +62,14 @@ pub struct Scenario {
     /// timings, overflow, …; resource names are the simulator's).
     #[serde(default)]
     pub floodgate: toml::Table,
+    /// A controller configuration (`FLOODGATE_CONFIG` as the modules render it) whose
+    /// circuits' policies are replayed on the simulated circuits (relative to the scenario
+    /// file; not with `floodgate`). See [`crate::sim::config_file`].
+    #[serde(default)]
+    pub config_file: Option<PathBuf>,
+    /// `config_file`, read and mapped onto the simulated circuits.
+    #[serde(skip)]
+    pub replayed: Option<crate::sim::config_file::Replayed>,
 }
 
 fn default_step() -> Duration {
@@ -232,7 +240,11 @@ impl Scenario {
             path: path.to_owned(),
             source,
         })?;
+        let mut scenario = scenario;
         scenario.validate()?;
+        if let Some(file) = &scenario.config_file {
+            scenario.replayed = Some(crate::sim::config_file::load(file, path, &scenario)?);
+        }
         Ok(scenario)
     }
 
@@ -272,7 +284,22 @@ impl Scenario {
         for (kind, spec) in self.alarm_specs() {
             Self::alarm_config(kind, &spec)?;
         }
+        if self.config_file.is_some() && !self.floodgate.is_empty() {
+            return Err(Error::invalid(
+                "config_file",
+                "give the controller's configuration either inline (`[floodgate]`) or as a \
+                 file (`config_file`), not both",
+            ));
+        }
         Ok(())
+    }
+
+    /// The kinds of alarm each simulated circuit has (`errors`, `throttles`, `depth`).
+    pub fn alarm_kinds(&self) -> Vec<&'static str> {
+        self.alarm_specs()
+            .into_iter()
+            .map(|(kind, _)| kind)
+            .collect()
     }
 
     fn alarm_specs(&self) -> Vec<(&'static str, AlarmSpec)> {
@@ -410,8 +437,12 @@ impl Scenario {
 
     /// The controller's configuration (`FLOODGATE_CONFIG`) for this scenario's circuits: each
     /// names its resources and alarms, with levels from the consumer, managed reserved
-    /// concurrency and an overflow queue, then `floodgate` merged over it.
+    /// concurrency and an overflow queue, then `floodgate` merged over it; or `config_file`'s
+    /// circuits, replayed on the simulated ones.
     pub fn controller_config(&self) -> Value {
+        if let Some(replayed) = &self.replayed {
+            return replayed.config.clone();
+        }
         let max = self
             .consumer
             .maximum_concurrency
