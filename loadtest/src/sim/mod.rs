@@ -10,7 +10,9 @@
 //!   timeouts, `ApproximateReceiveCount`, redrive to a dead-letter queue at
 //!   `maxReceiveCount`, retention expiry.
 //! - [`poller`]: how many batches an SQS event source mapping processes at once: 5 to start,
-//!   up to 300 more per minute while messages wait, capped by `MaximumConcurrency`.
+//!   up to 300 more per minute while messages wait, capped by `MaximumConcurrency`; in
+//!   provisioned mode, 10 per poller from `MinimumPollers` up to `MaximumPollers`, 1,000 more
+//!   per minute.
 //! - [`cloudwatch`]: metrics in 10-second slices rolled up to alarm periods, published late,
 //!   and metric alarms evaluated every minute (every 10 s when high-resolution) with the
 //!   shipped `alarms::eval`.

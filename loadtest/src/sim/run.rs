@@ -452,9 +452,10 @@ fn alarm_event(world: &World, action: &AlarmAction) -> Value {
     })
 }
 
-/// Per circuit: the level a tripped circuit probes at (the controller's own `levels.probe`),
-/// and the `MaximumConcurrency` it runs at when back to normal: under `floodgate` its
-/// `levels.max`, otherwise the mapping's as deployed.
+/// Per circuit, in invocations: the level a tripped circuit probes at (the controller's own
+/// `levels.probe`), and the mapping's limit when back to normal: under `floodgate` its
+/// `levels.max`, otherwise the mapping's as deployed. In provisioned mode levels count
+/// pollers, each driving 10 invocations.
 fn circuit_levels(scenario: &Scenario, strategy: &str) -> Vec<(u32, Option<u32>)> {
     let config = scenario.controller_config();
     let level = |index: usize, name: &str| {
@@ -466,12 +467,21 @@ fn circuit_levels(scenario: &Scenario, strategy: &str) -> Vec<(u32, Option<u32>)
         .map(|index| {
             let probe =
                 level(index, "probe").unwrap_or(floodgate_core::policy::config::DEFAULT_PROBE);
+            let deployed = match scenario.consumer.provisioned {
+                Some(p) => Some(p.maximum_pollers),
+                None => scenario.consumer.maximum_concurrency,
+            };
             let normal = if strategy == "floodgate" {
                 level(index, "max")
             } else {
-                scenario.consumer.maximum_concurrency
+                deployed
             };
-            (probe, normal)
+            let unit = if scenario.consumer.provisioned.is_some() {
+                floodgate_core::ports::INVOKES_PER_POLLER
+            } else {
+                1
+            };
+            (probe * unit, normal.map(|n| n * unit))
         })
         .collect()
 }
@@ -520,16 +530,12 @@ impl Observer {
             let overflow = c.overflow.len() as u64;
             self.overflow_peak = self.overflow_peak.max(overflow);
             let polls = c.consumer.mapping.polls(now);
-            let limit = [
-                c.consumer.mapping.maximum_concurrency(),
-                c.consumer.reserved,
-            ]
-            .into_iter()
-            .flatten()
-            .min();
+            let limit = [c.consumer.mapping.invocation_limit(), c.consumer.reserved]
+                .into_iter()
+                .flatten()
+                .min();
             all_protected &= !polls || limit.is_some_and(|l| l <= probe);
-            all_normal &=
-                polls && c.consumer.mapping.maximum_concurrency() == normal && overflow == 0;
+            all_normal &= polls && c.consumer.mapping.invocation_limit() == normal && overflow == 0;
         }
         if let Some(start) = self.fault_start
             && now >= start
@@ -658,6 +664,70 @@ mod tests {
                 "{strategy}"
             );
         }
+    }
+
+    #[test]
+    fn floodgate_drives_a_provisioned_mapping_through_its_pollers() {
+        let text = OUTAGE
+            .replace(
+                "consumer = { maximum_concurrency = 20 }",
+                "consumer = { provisioned = { minimum_pollers = 2, maximum_pollers = 10 } }",
+            )
+            .replace(
+                "levels = { max = 20, safe = 5 }",
+                "levels = { max = 10, safe = 3 }",
+            );
+        let scenario = Scenario::from_toml(&text, Path::new("provisioned.toml")).expect("valid");
+        let profile = Profile::aws();
+        let none = run(&scenario, &profile, "none").expect("runs");
+        let floodgate = run(&scenario, &profile, "floodgate").expect("runs");
+        for r in [&none, &floodgate] {
+            assert_eq!(r.lost, 0, "{r:#?}");
+        }
+        // Two pollers always ready: never fewer than 20 batches (standard mode idles at 5),
+        // and never more than 10 pollers × 10 invokes.
+        let batches = || none.timeline.points.iter().map(|p| p.batches);
+        assert_eq!(batches().min(), Some(20));
+        assert_eq!(batches().max(), Some(100));
+        assert!(
+            floodgate.transitions > 0 && floodgate.time_to_protect_s.is_some(),
+            "the controller set MaximumPollers down to its probe level: {floodgate:#?}"
+        );
+        assert!(
+            floodgate
+                .timeline
+                .points
+                .iter()
+                .any(|p| p.limit.is_some_and(|l| l <= 20)),
+            "held at 2 pollers (20 invocations) or fewer at some point"
+        );
+        assert!(
+            floodgate.dead_lettered < none.dead_lettered,
+            "{floodgate:#?}"
+        );
+    }
+
+    #[test]
+    fn provisioned_mode_is_refused_under_the_localstack_profile() {
+        let text = OUTAGE.replace(
+            "consumer = { maximum_concurrency = 20 }",
+            "consumer = { provisioned = { minimum_pollers = 2, maximum_pollers = 10 } }",
+        );
+        let scenario = Scenario::from_toml(&text, Path::new("provisioned.toml")).expect("valid");
+        let err = run(&scenario, &Profile::localstack(), "none").expect_err("not modelled");
+        assert!(err.to_string().contains("consumer.provisioned"), "{err}");
+        let both = OUTAGE.replace(
+            "consumer = { maximum_concurrency = 20 }",
+            "consumer = { maximum_concurrency = 20, provisioned = { maximum_pollers = 10 } }",
+        );
+        let err = Scenario::from_toml(&both, Path::new("both.toml")).expect_err("exclusive");
+        assert!(err.to_string().contains("not both"), "{err}");
+        let low = text.replace("minimum_pollers = 2", "minimum_pollers = 1");
+        let err = Scenario::from_toml(&low, Path::new("low.toml")).expect_err("below 2");
+        assert!(
+            err.to_string().contains("minimum_pollers must be 2 to 200"),
+            "{err}"
+        );
     }
 
     fn short_scenario(rate: u32, start_s: u64, length_s: u64, ratio: f64, seed: u64) -> Scenario {

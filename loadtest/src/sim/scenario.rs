@@ -107,6 +107,36 @@ pub struct ConsumerSpec {
     pub unreserved_concurrency: u32,
     /// Every message whose sequence number is a multiple of this fails, always (poison).
     pub poison_every: Option<u64>,
+    /// The mapping in provisioned mode (`ProvisionedPollerConfig`) as deployed; not with
+    /// `maximum_concurrency`.
+    pub provisioned: Option<ProvisionedSpec>,
+}
+
+/// A mapping's `ProvisionedPollerConfig`; the defaults are the API's for SQS (Lambda API
+/// reference, `ProvisionedPollerConfig`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionedSpec {
+    /// `MinimumPollers` (2 to 200).
+    #[serde(default = "two")]
+    pub minimum_pollers: u32,
+    /// `MaximumPollers` (2 to 2000, at least `minimum_pollers`).
+    #[serde(default = "two_hundred")]
+    pub maximum_pollers: u32,
+}
+
+impl ProvisionedSpec {
+    /// As the core's port type.
+    pub fn pollers(self) -> floodgate_core::ports::Pollers {
+        floodgate_core::ports::Pollers {
+            minimum: self.minimum_pollers,
+            maximum: self.maximum_pollers,
+        }
+    }
+}
+
+fn two_hundred() -> u32 {
+    200
 }
 
 impl Default for ConsumerSpec {
@@ -122,6 +152,7 @@ impl Default for ConsumerSpec {
             partial_batch: false,
             unreserved_concurrency: 1000,
             poison_every: None,
+            provisioned: None,
         }
     }
 }
@@ -284,6 +315,17 @@ impl Scenario {
         for (kind, spec) in self.alarm_specs() {
             Self::alarm_config(kind, &spec)?;
         }
+        if let Some(p) = self.consumer.provisioned {
+            if self.consumer.maximum_concurrency.is_some() {
+                // "These are mutually exclusive options" (Lambda Developer Guide,
+                // "Configuring scaling behavior for SQS event source mappings").
+                return Err(Error::invalid(
+                    "consumer.provisioned",
+                    "a mapping has either `maximum_concurrency` or `provisioned` pollers, not both",
+                ));
+            }
+            Self::provisioned_mapping(&Profile::aws(), p)?;
+        }
         if self.config_file.is_some() && !self.floodgate.is_empty() {
             return Err(Error::invalid(
                 "config_file",
@@ -331,6 +373,38 @@ impl Scenario {
         .with_treat_missing_data(TreatMissingData::NotBreaching))
     }
 
+    /// A mapping in provisioned mode with `spec`'s pollers, under `profile`.
+    fn provisioned_mapping(profile: &Profile, spec: ProvisionedSpec) -> Result<SimMapping> {
+        let params = profile.provisioned.ok_or_else(|| {
+            Error::invalid(
+                "consumer.provisioned",
+                format!(
+                    "provisioned mode is not modelled under the {} profile (not measured)",
+                    profile.name
+                ),
+            )
+        })?;
+        SimMapping::new(
+            None,
+            profile.mapping_update_delay,
+            profile.max_concurrency_bounds,
+        )
+        .provisioned(params, spec.pollers())
+        .map_err(|_| {
+            Error::invalid(
+                "consumer.provisioned",
+                format!(
+                    "minimum_pollers must be {} to {}, maximum_pollers {} to {} and at least \
+                     minimum_pollers",
+                    params.minimum_pollers.0,
+                    params.minimum_pollers.1,
+                    params.maximum_pollers.0,
+                    params.maximum_pollers.1
+                ),
+            )
+        })
+    }
+
     /// The names of circuit `index`.
     pub fn names(&self, index: usize) -> Names {
         Names::new(&format!("{}-{index}", self.name), index)
@@ -362,11 +436,14 @@ impl Scenario {
                 retention: profile.retention,
                 max_receive_count: None,
             });
-            let mapping = SimMapping::new(
-                c.maximum_concurrency,
-                profile.mapping_update_delay,
-                profile.max_concurrency_bounds,
-            );
+            let mapping = match c.provisioned {
+                Some(spec) => Self::provisioned_mapping(profile, spec)?,
+                None => SimMapping::new(
+                    c.maximum_concurrency,
+                    profile.mapping_update_delay,
+                    profile.max_concurrency_bounds,
+                ),
+            };
             let consumer = Consumer::new(
                 profile,
                 &names.function,
@@ -443,9 +520,12 @@ impl Scenario {
         if let Some(replayed) = &self.replayed {
             return replayed.config.clone();
         }
+        // In provisioned mode the controller's levels count pollers.
         let max = self
             .consumer
-            .maximum_concurrency
+            .provisioned
+            .map(|p| p.maximum_pollers)
+            .or(self.consumer.maximum_concurrency)
             .unwrap_or(100)
             .clamp(2, 1000);
         let safe = (max / 4).max(2);

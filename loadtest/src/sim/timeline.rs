@@ -140,13 +140,10 @@ impl Sampler {
             failed_calls += c.downstream.failed_calls();
             point.running += u64::from(c.consumer.running());
             point.batches += u64::from(c.consumer.batches());
-            let limit = [
-                c.consumer.mapping.maximum_concurrency(),
-                c.consumer.reserved,
-            ]
-            .into_iter()
-            .flatten()
-            .min();
+            let limit = [c.consumer.mapping.invocation_limit(), c.consumer.reserved]
+                .into_iter()
+                .flatten()
+                .min();
             point.limit = point.limit.zip(limit).map(|(sum, l)| sum + u64::from(l));
         }
         point.consumed = consumed - self.consumed;
