@@ -380,11 +380,12 @@ impl Recorder for PhaseRecorder {
         };
         let at = value["_aws"]["Timestamp"].as_i64().unwrap_or_default();
         let at_s = u64::try_from((at - epoch().timestamp_millis()) / 1000).unwrap_or(0);
-        self.first
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(circuit.to_owned())
-            .or_insert_with(|| (at_s, phase.to_owned()));
+        {
+            let mut first = self.first.lock().unwrap_or_else(PoisonError::into_inner);
+            if !first.contains_key(circuit) {
+                first.insert(circuit.to_owned(), (at_s, phase.to_owned()));
+            }
+        }
         let mut guard = self.phases.lock().unwrap_or_else(PoisonError::into_inner);
         let previous = guard.0.insert(circuit.to_owned(), phase.to_owned());
         if let Some(from) = previous.filter(|p| p != phase) {
