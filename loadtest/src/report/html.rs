@@ -9,7 +9,7 @@ use crate::drill::accounting::Accounting;
 use crate::drill::{DrillReport, Verdict};
 use crate::seqset::SeqSet;
 
-const STYLE: &str = "
+pub(super) const STYLE: &str = "
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; color: #1d2329; margin: 24px auto; max-width: 1000px; padding: 0 16px; line-height: 1.4; }
 h1 { font-size: 24px; margin: 0 0 4px; } h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid #dde2e7; padding-bottom: 4px; }
 .meta { color: #56606b; font-size: 13px; }
@@ -25,7 +25,7 @@ th { background: #f4f6f8; font-weight: 600; } td.num { text-align: right; font-v
 svg { display: block; margin: 4px 0 2px; }
 ";
 
-fn legend(out: &mut String, items: &[(&str, &str)]) {
+pub(super) fn legend(out: &mut String, items: &[(&str, &str)]) {
     out.push_str(r#"<div class="legend">"#);
     for (name, color) in items {
         let _ = write!(
@@ -47,7 +47,7 @@ fn esm_color(state: &str) -> &'static str {
     }
 }
 
-fn breaker_color(state: &str) -> &'static str {
+pub(super) fn breaker_color(state: &str) -> &'static str {
     match state {
         "closed" => "#8fd19e",
         "throttled" => "#ffcc80",

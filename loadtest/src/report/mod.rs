@@ -3,6 +3,7 @@
 //! ([`report_paths`]).
 
 mod html;
+pub mod sim_html;
 pub mod svg;
 
 use std::path::{Path, PathBuf};

@@ -40,6 +40,32 @@ pub struct Series {
     pub step: bool,
 }
 
+/// A shaded span behind a chart: a drill phase, a fault window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shade {
+    /// Start, seconds.
+    pub start: f64,
+    /// End, seconds.
+    pub end: f64,
+    /// The label written above it where it fits.
+    pub label: String,
+    /// Its fill.
+    pub tint: &'static str,
+}
+
+/// The drill's phases as shades.
+pub fn phase_shades(phases: &[PhaseRecord]) -> Vec<Shade> {
+    phases
+        .iter()
+        .map(|phase| Shade {
+            start: phase.start,
+            end: phase.end,
+            label: phase.kind.as_str().to_owned(),
+            tint: PHASE_TINTS[phase.kind as usize % PHASE_TINTS.len()],
+        })
+        .collect()
+}
+
 /// One row of a state band: spans `(from, to, label, colour)`.
 #[derive(Debug, Clone)]
 pub struct Band {
@@ -93,8 +119,8 @@ impl Frame {
         self.height - BOTTOM
     }
 
-    /// Opening tag, phase shading and the time axis.
-    fn open(&self, out: &mut String, label: &str, phases: &[PhaseRecord]) {
+    /// Opening tag, shading and the time axis.
+    fn open(&self, out: &mut String, label: &str, shades: &[Shade]) {
         let _ = write!(
             out,
             r#"<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{}" width="{WIDTH}" height="{}" viewBox="0 0 {WIDTH} {}" font-family="system-ui, sans-serif" font-size="11">"#,
@@ -102,10 +128,10 @@ impl Frame {
             self.height,
             self.height
         );
-        for phase in phases {
-            let (x0, x1) = (self.x(phase.start), self.x(phase.end));
-            let tint = PHASE_TINTS[phase.kind as usize % PHASE_TINTS.len()];
-            let label = phase.kind.as_str();
+        for shade in shades {
+            let (x0, x1) = (self.x(shade.start), self.x(shade.end));
+            let tint = shade.tint;
+            let label = escape(&shade.label);
             let _ = write!(
                 out,
                 r#"<rect x="{x0:.1}" y="{TOP}" width="{:.1}" height="{:.1}" fill="{tint}"/>"#,
@@ -114,7 +140,7 @@ impl Frame {
             );
             // A label only where it fits: a zero-length phase (stop) is a boundary, not a span.
             #[allow(clippy::cast_precision_loss)]
-            if x1 - x0 >= CHAR_WIDTH * label.len() as f64 + 4.0 {
+            if x1 - x0 >= CHAR_WIDTH * shade.label.chars().count() as f64 + 4.0 {
                 let _ = write!(
                     out,
                     r##"<text x="{:.1}" y="{:.1}" fill="#555" font-size="10">{label}</text>"##,
@@ -155,20 +181,47 @@ pub fn line_chart(
     phases: &[PhaseRecord],
     series: &[Series],
 ) -> String {
-    let frame = Frame {
-        x_max: x_max.max(1.0),
+    let scale = Scale {
+        x_max,
+        y_at_least: 0.0,
         height: 230.0,
+    };
+    shaded_line_chart(label, unit, &scale, &phase_shades(phases), series)
+}
+
+/// A chart's axes and size, for charts that must compare with each other.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scale {
+    /// The time axis runs from 0 to this, in seconds.
+    pub x_max: f64,
+    /// The value axis reaches at least this (charts given the same one share their axis).
+    pub y_at_least: f64,
+    /// Height in pixels.
+    pub height: f64,
+}
+
+/// A line chart of `series` on `scale`, `unit` on the y axis, `shades` behind it.
+pub fn shaded_line_chart(
+    label: &str,
+    unit: &str,
+    scale: &Scale,
+    shades: &[Shade],
+    series: &[Series],
+) -> String {
+    let frame = Frame {
+        x_max: scale.x_max.max(1.0),
+        height: scale.height,
     };
     let y_max_data = series
         .iter()
         .flat_map(|s| s.points.iter().map(|(_, v)| *v))
-        .fold(0.0_f64, f64::max);
+        .fold(scale.y_at_least, f64::max);
     let step = tick_step(y_max_data.max(1.0), 4.0);
     let y_max = (y_max_data / step).ceil().max(1.0) * step;
     let y =
         |v: f64| frame.plot_bottom() - (v / y_max).clamp(0.0, 1.0) * (frame.plot_bottom() - TOP);
     let mut out = String::new();
-    frame.open(&mut out, label, phases);
+    frame.open(&mut out, label, shades);
     let mut v = 0.0;
     while v <= y_max + 1e-9 {
         let _ = write!(
@@ -225,6 +278,11 @@ pub fn line_chart(
 
 /// State bands: one row per [`Band`], coloured spans labelled where they are wide enough.
 pub fn band_chart(label: &str, x_max: f64, phases: &[PhaseRecord], bands: &[Band]) -> String {
+    shaded_band_chart(label, x_max, &phase_shades(phases), bands)
+}
+
+/// State bands with `shades` behind them.
+pub fn shaded_band_chart(label: &str, x_max: f64, shades: &[Shade], bands: &[Band]) -> String {
     const ROW: f64 = 26.0;
     #[allow(clippy::cast_precision_loss)]
     let height = TOP + ROW * bands.len().max(1) as f64 + BOTTOM + 4.0;
@@ -233,7 +291,7 @@ pub fn band_chart(label: &str, x_max: f64, phases: &[PhaseRecord], bands: &[Band
         height,
     };
     let mut out = String::new();
-    frame.open(&mut out, label, phases);
+    frame.open(&mut out, label, shades);
     for (row, band) in bands.iter().enumerate() {
         #[allow(clippy::cast_precision_loss)]
         let top = TOP + 2.0 + ROW * row as f64;
@@ -284,7 +342,7 @@ pub fn marker_chart(
         height: TOP + LANE_HEIGHT * 3.0 + 12.0 + BOTTOM,
     };
     let mut out = String::new();
-    frame.open(&mut out, label, phases);
+    frame.open(&mut out, label, &phase_shades(phases));
     for (i, (t, name)) in markers.iter().enumerate() {
         let x = frame.x(*t);
         // Labels in staggered lanes so close steps stay readable.

@@ -252,6 +252,9 @@ impl Consumer {
         let waiting = polls && source.depth(now).visible > 0;
         self.scaler
             .set_maximum_concurrency(self.mapping.maximum_concurrency());
+        if let Some((params, pollers)) = self.mapping.provisioned_pollers() {
+            self.scaler.set_pollers(params, Some(pollers));
+        }
         self.scaler.advance(now, waiting);
         let batches = self.scaler.batches() as usize;
         if self.lanes.len() < batches {

@@ -8,11 +8,19 @@
 //! long a change takes is not documented: `update_delay` is this model's assumption, set per
 //! profile. While `Disabling` the pollers keep taking batches (nothing says they stop before
 //! the mapping is `Disabled`); batches already taken run to the end.
+//!
+//! A mapping in provisioned mode has a `ProvisionedPollerConfig` instead of a
+//! `MaximumConcurrency` (the two are "mutually exclusive options", Lambda Developer Guide,
+//! "Configuring scaling behavior for SQS event source mappings"): an update setting
+//! `MaximumConcurrency` on it is refused, and so is one whose pollers lie outside the API's
+//! bounds (Lambda API reference, `ProvisionedPollerConfig`; see [`crate::sim::params`]) or
+//! whose minimum exceeds its maximum. Switching a mapping between the modes is not modelled.
 
 use std::time::Duration;
 
-use floodgate_core::ports::MappingState;
+use floodgate_core::ports::{MappingState, Pollers};
 
+use crate::sim::params::ProvisionedParams;
 use crate::sim::time::SimTime;
 
 /// Why an update was refused.
@@ -22,6 +30,13 @@ pub enum UpdateRefused {
     InUse,
     /// `MaximumConcurrency` outside 2 to 1000 (`InvalidParameterValueException`).
     InvalidMaximumConcurrency,
+    /// `MaximumConcurrency` on a mapping in provisioned mode (`InvalidParameterValueException`).
+    MaximumConcurrencyInProvisionedMode,
+    /// Pollers outside their bounds, or a minimum above the maximum
+    /// (`InvalidParameterValueException`).
+    InvalidPollers,
+    /// Pollers on a mapping in standard mode: switching modes is not modelled.
+    NotProvisioned,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +44,7 @@ struct Pending {
     at: SimTime,
     enabled: bool,
     maximum_concurrency: Option<u32>,
+    pollers: Option<Pollers>,
 }
 
 /// One mapping.
@@ -36,6 +52,8 @@ struct Pending {
 pub struct SimMapping {
     enabled: bool,
     maximum_concurrency: Option<u32>,
+    /// Provisioned mode: how it scales, and its pollers.
+    provisioned: Option<(ProvisionedParams, Pollers)>,
     pending: Option<Pending>,
     update_delay: Duration,
     bounds: (u32, u32),
@@ -54,6 +72,7 @@ impl SimMapping {
         Self {
             enabled: true,
             maximum_concurrency,
+            provisioned: None,
             pending: None,
             update_delay,
             bounds,
@@ -62,12 +81,51 @@ impl SimMapping {
         }
     }
 
+    /// The mapping in provisioned mode with `pollers`, scaling as `params` say.
+    ///
+    /// # Errors
+    /// [`UpdateRefused::InvalidPollers`] when the pollers are outside their bounds.
+    pub fn provisioned(
+        mut self,
+        params: ProvisionedParams,
+        pollers: Pollers,
+    ) -> Result<Self, UpdateRefused> {
+        check_pollers(&params, pollers)?;
+        self.maximum_concurrency = None;
+        self.provisioned = Some((params, pollers));
+        Ok(self)
+    }
+
     /// Applies a change that became due by `now`.
     pub fn advance(&mut self, now: SimTime) {
         if let Some(p) = self.pending.filter(|p| p.at <= now) {
             self.enabled = p.enabled;
             self.maximum_concurrency = p.maximum_concurrency;
+            if let (Some(provisioned), Some(pollers)) = (&mut self.provisioned, p.pollers) {
+                provisioned.1 = pollers;
+            }
             self.pending = None;
+        }
+    }
+
+    /// Provisioned mode: how it scales and the pollers in effect.
+    pub fn provisioned_pollers(&self) -> Option<(ProvisionedParams, Pollers)> {
+        self.provisioned
+    }
+
+    /// The `ProvisionedPollerConfig` `GetEventSourceMapping` shows (the requested one while
+    /// an update is under way).
+    pub fn shown_pollers(&self) -> Option<Pollers> {
+        let current = self.provisioned.map(|(_, p)| p);
+        self.pending.and_then(|p| p.pollers).or(current)
+    }
+
+    /// The most invocations the mapping runs at once by its own settings: its
+    /// `MaximumConcurrency`, or its maximum pollers' reach in provisioned mode.
+    pub fn invocation_limit(&self) -> Option<u32> {
+        match self.provisioned {
+            Some((params, p)) => Some(p.maximum.saturating_mul(params.invokes_per_poller)),
+            None => self.maximum_concurrency,
         }
     }
 
@@ -121,24 +179,60 @@ impl SimMapping {
         enabled: Option<bool>,
         maximum_concurrency: Option<u32>,
     ) -> Result<(), UpdateRefused> {
+        self.update_with_pollers(now, enabled, maximum_concurrency, None)
+    }
+
+    /// `UpdateEventSourceMapping` at `now` that may also set `ProvisionedPollerConfig`;
+    /// `None` fields stay as they are.
+    ///
+    /// # Errors
+    /// [`UpdateRefused`] as Lambda would refuse it; nothing changes then.
+    pub fn update_with_pollers(
+        &mut self,
+        now: SimTime,
+        enabled: Option<bool>,
+        maximum_concurrency: Option<u32>,
+        pollers: Option<Pollers>,
+    ) -> Result<(), UpdateRefused> {
         self.advance(now);
         if self.pending.is_some() {
             return Err(UpdateRefused::InUse);
+        }
+        if maximum_concurrency.is_some() && self.provisioned.is_some() {
+            return Err(UpdateRefused::MaximumConcurrencyInProvisionedMode);
         }
         if let Some(m) = maximum_concurrency
             && !(self.bounds.0..=self.bounds.1).contains(&m)
         {
             return Err(UpdateRefused::InvalidMaximumConcurrency);
         }
+        if let Some(p) = pollers {
+            let (params, _) = self.provisioned.ok_or(UpdateRefused::NotProvisioned)?;
+            check_pollers(&params, p)?;
+        }
         self.pending = Some(Pending {
             at: now + self.update_delay,
             enabled: enabled.unwrap_or(self.enabled),
             maximum_concurrency: maximum_concurrency.or(self.maximum_concurrency),
+            pollers,
         });
         self.last_modified = now;
         self.updates += 1;
         self.advance(now);
         Ok(())
+    }
+}
+
+/// Whether `pollers` lie within `params`' bounds, the minimum no higher than the maximum.
+fn check_pollers(params: &ProvisionedParams, pollers: Pollers) -> Result<(), UpdateRefused> {
+    let within = |(low, high): (u32, u32), n: u32| (low..=high).contains(&n);
+    if within(params.minimum_pollers, pollers.minimum)
+        && within(params.maximum_pollers, pollers.maximum)
+        && pollers.minimum <= pollers.maximum
+    {
+        Ok(())
+    } else {
+        Err(UpdateRefused::InvalidPollers)
     }
 }
 
@@ -185,6 +279,82 @@ mod tests {
             Err(UpdateRefused::InvalidMaximumConcurrency)
         );
         assert_eq!(m.state(SimTime::ZERO), MappingState::Enabled);
+    }
+
+    fn provisioned(minimum: u32, maximum: u32) -> Result<SimMapping, UpdateRefused> {
+        let params = crate::sim::params::Profile::aws()
+            .provisioned
+            .expect("modelled");
+        SimMapping::new(None, Duration::from_secs(5), (2, 1000))
+            .provisioned(params, Pollers { minimum, maximum })
+    }
+
+    #[test]
+    fn provisioned_pollers_change_after_the_delay_and_reach_ten_invokes_each() {
+        let mut m = provisioned(2, 20).expect("valid");
+        assert_eq!(m.invocation_limit(), Some(200));
+        assert_eq!(m.maximum_concurrency(), None);
+        let fewer = Pollers {
+            minimum: 2,
+            maximum: 4,
+        };
+        m.update_with_pollers(SimTime::ZERO, None, None, Some(fewer))
+            .expect("accepted");
+        assert_eq!(m.state(SimTime::from_secs(1)), MappingState::Updating);
+        assert_eq!(m.shown_pollers(), Some(fewer));
+        assert_eq!(m.invocation_limit(), Some(200), "not in effect yet");
+        assert_eq!(m.state(SimTime::from_secs(5)), MappingState::Enabled);
+        assert_eq!(m.invocation_limit(), Some(40));
+        assert_eq!(m.shown_pollers(), Some(fewer));
+    }
+
+    #[test]
+    fn pollers_outside_their_bounds_and_maximum_concurrency_in_provisioned_mode_are_refused() {
+        assert_eq!(
+            provisioned(1, 20).err(),
+            Some(UpdateRefused::InvalidPollers),
+            "at least 2"
+        );
+        assert_eq!(
+            provisioned(201, 300).err(),
+            Some(UpdateRefused::InvalidPollers)
+        );
+        assert_eq!(
+            provisioned(2, 2001).err(),
+            Some(UpdateRefused::InvalidPollers)
+        );
+        assert_eq!(
+            provisioned(10, 5).err(),
+            Some(UpdateRefused::InvalidPollers)
+        );
+        assert!(provisioned(200, 2000).is_ok(), "the bounds themselves");
+        let mut m = provisioned(2, 20).expect("valid");
+        assert_eq!(
+            m.update(SimTime::ZERO, None, Some(10)),
+            Err(UpdateRefused::MaximumConcurrencyInProvisionedMode)
+        );
+        let bad = Pollers {
+            minimum: 30,
+            maximum: 20,
+        };
+        assert_eq!(
+            m.update_with_pollers(SimTime::ZERO, None, None, Some(bad)),
+            Err(UpdateRefused::InvalidPollers)
+        );
+        assert_eq!(m.updates(), 0, "nothing changed");
+        let mut standard = mapping();
+        assert_eq!(
+            standard.update_with_pollers(
+                SimTime::ZERO,
+                None,
+                None,
+                Some(Pollers {
+                    minimum: 2,
+                    maximum: 4
+                })
+            ),
+            Err(UpdateRefused::NotProvisioned)
+        );
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //!   timeouts, `ApproximateReceiveCount`, redrive to a dead-letter queue at
 //!   `maxReceiveCount`, retention expiry.
 //! - [`poller`]: how many batches an SQS event source mapping processes at once: 5 to start,
-//!   up to 300 more per minute while messages wait, capped by `MaximumConcurrency`.
+//!   up to 300 more per minute while messages wait, capped by `MaximumConcurrency`; in
+//!   provisioned mode, 10 per poller from `MinimumPollers` up to `MaximumPollers`, 1,000 more
+//!   per minute.
 //! - [`cloudwatch`]: metrics in 10-second slices rolled up to alarm periods, published late,
 //!   and metric alarms evaluated every minute (every 10 s when high-resolution) with the
 //!   shipped `alarms::eval`.
@@ -20,6 +22,7 @@
 //! controller runs on, the strategies, scenarios and reports.
 
 pub mod cloudwatch;
+pub mod config_file;
 pub mod consumer;
 pub mod downstream;
 pub mod events;
@@ -35,6 +38,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod time;
+pub mod timeline;
 pub mod world;
 
 pub use params::Profile;

@@ -14,6 +14,10 @@
 //! | `max_concurrency_bounds` | 2 to 1000 | 2 to 1000 | Lambda API reference, `ScalingConfig.MaximumConcurrency`: minimum 2, maximum 1000 |
 //! | `mapping_update_delay` | 10 s | 1 s | How long an `UpdateEventSourceMapping` takes to take effect (`Enabling`, `Disabling`, `Updating` meanwhile). Not documented by AWS: this model's assumption. LocalStack: its poller shows `Disabled` when the poll under way ends (`esm_worker.py`: `stop()` sets the shutdown event, the loop ends after `poll_events()` returns), and a poll is a receive of at most the 1 s batching window plus the invoke; measured on the short local drill (`loadtest/drills/local-drill-short.toml`, 1 s samples): `Disabled` in the first sample after the controller's call, within 1.05 s (three runs, see BENCHMARKS.md "Simulator calibration") |
 //! | `service_metric_delay` | 60 s | 0 s | How long after its period ends an `AWS/Lambda` or `AWS/SQS` datapoint reaches alarms. AWS documents the 1-minute interval ("Lambda sends metric data to CloudWatch in 1-minute intervals", Lambda Developer Guide, "Using CloudWatch metrics with Lambda") but not the delay; 60 s is this model's assumption. LocalStack: measured, none |
+//! | `provisioned.invokes_per_poller` | 10 | not modelled | Provisioned mode (`ProvisionedPollerConfig`): Lambda Developer Guide, "Configuring scaling behavior for SQS event source mappings", provisioned mode: "each event poller can handle up to 1 MB/s of throughput, up to 10 concurrent invokes, or up to 10 SQS polling API calls per second" (the core's `INVOKES_PER_POLLER`); the mapping's concurrent batches are its pollers × 10. LocalStack: not measured, so a provisioned scenario is refused under that profile |
+//! | `provisioned.scale_up_per_minute` | 1000 | not modelled | concurrent invokes added per minute while messages wait: AWS News Blog, "AWS Lambda enhances event processing with provisioned mode for SQS event-source mapping": "event pollers can auto scale up to 1000 per concurrent executions per minute"; the Developer Guide page above: "3 times faster scaling" than standard mode's 300 |
+//! | `provisioned.minimum_pollers` | 2 to 200 | not modelled | Lambda API reference, `ProvisionedPollerConfig.MinimumPollers`: "For Amazon SQS events source mappings, default is 2, and minimum 2 required", valid range up to 200. The mapping never has fewer pollers ("the minimum number of event pollers this event source can scale down to"): with no message waiting it keeps `MinimumPollers` × 10 batches ready, and starts from there |
+//! | `provisioned.maximum_pollers` | 2 to 2000 | not modelled | Lambda API reference, `ProvisionedPollerConfig.MaximumPollers`: "For Amazon SQS events source mappings, default is 200, and minimum value allowed is 2", valid range up to 2,000 (a newer version of the page gives 2 to 10,000 for SQS; 2,000 × 10 matches the News Blog's "up to 20,000 concurrency"). "The maximum number of event pollers this event source can scale up to": the mapping's batches never exceed `MaximumPollers` × 10, and standard mode's 1,000-batch limit does not apply. `ScalingConfig.MaximumConcurrency` is refused with it ("These are mutually exclusive options", the Developer Guide page above) |
 //! | `custom_metric_delay` | 5 s | 0 s | The same for high-resolution custom metrics put by a function: "a few seconds" (not documented as a figure); LocalStack: measured, none |
 //! | `metric_resolution` | 10 s | 1 s | The finest slice samples are kept in. AWS: the shortest period a high-resolution alarm can have (CloudWatch User Guide, "High-resolution alarms"); LocalStack: its metric store keeps timestamps in whole seconds (`services/cloudwatch/cloudwatch_database_helper.py`, `_convert_timestamp_to_unix`: `int(timestamp.timestamp())`) |
 //! | `alarm_evaluation` | `Aws` | `LocalStack` | How alarms are evaluated (`crate::sim::cloudwatch`): AWS's documented schedule over aligned periods; LocalStack: `services/cloudwatch/alarm_scheduler.py`, every `EvaluationPeriods × Period` from the alarm's creation over sliding windows |
@@ -56,6 +60,8 @@ pub struct Profile {
     pub alarm_evaluation: AlarmEvaluation,
     /// How long an alarm action takes to reach its function.
     pub alarm_action_delay: Duration,
+    /// Provisioned mode (`ProvisionedPollerConfig`), where modelled.
+    pub provisioned: Option<ProvisionedParams>,
 }
 
 /// An exponential backoff with randomization: the `n`-th wait in a row is about
@@ -91,6 +97,19 @@ impl Backoff {
     }
 }
 
+/// How a mapping in provisioned mode scales (sources in the table above).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProvisionedParams {
+    /// Concurrent invokes (batches) one event poller drives.
+    pub invokes_per_poller: u32,
+    /// Concurrent invokes added per minute while messages wait.
+    pub scale_up_per_minute: u32,
+    /// The range `MinimumPollers` must lie in.
+    pub minimum_pollers: (u32, u32),
+    /// The range `MaximumPollers` must lie in.
+    pub maximum_pollers: (u32, u32),
+}
+
 impl Profile {
     /// Documented AWS behaviour.
     pub fn aws() -> Self {
@@ -110,6 +129,12 @@ impl Profile {
             metric_resolution: Duration::from_secs(10),
             alarm_evaluation: AlarmEvaluation::Aws,
             alarm_action_delay: Duration::from_millis(500),
+            provisioned: Some(ProvisionedParams {
+                invokes_per_poller: floodgate_core::ports::INVOKES_PER_POLLER,
+                scale_up_per_minute: 1000,
+                minimum_pollers: (2, 200),
+                maximum_pollers: (2, 2000),
+            }),
         }
     }
 
@@ -134,6 +159,7 @@ impl Profile {
             metric_resolution: Duration::from_secs(1),
             alarm_evaluation: AlarmEvaluation::LocalStack,
             alarm_action_delay: Duration::ZERO,
+            provisioned: None,
             ..Self::aws()
         }
     }

@@ -1,4 +1,5 @@
-//! How many batches an SQS event source mapping processes at once (standard mode).
+//! How many batches an SQS event source mapping processes at once, in standard mode and in
+//! provisioned mode.
 //!
 //! The model (sources in [`crate::sim::params`]): a mapping whose queue has messages starts at
 //! `initial_batches` and adds up to `scale_up_per_minute` batches per minute, spread evenly
@@ -6,8 +7,17 @@
 //! the mapping's `MaximumConcurrency`. When its queue is empty it goes back to
 //! `idle_batches` at once (AWS says only that it "scales back"; how fast is not documented,
 //! and scaling down sooner only makes a breaker's job easier, never harder).
+//!
+//! Provisioned mode (`ProvisionedPollerConfig`, sources in [`crate::sim::params`]): each
+//! event poller drives up to `invokes_per_poller` (10) concurrent invokes. The mapping keeps
+//! its `MinimumPollers` ready, so it starts (and scales back) at `MinimumPollers` × 10
+//! batches; while messages wait it adds up to `scale_up_per_minute` (1,000) batches per
+//! minute, spread over the minute, up to `MaximumPollers` × 10. Neither standard mode's
+//! 1,000-batch limit nor `MaximumConcurrency` applies (the two modes are exclusive).
 
-use crate::sim::params::Profile;
+use floodgate_core::ports::Pollers;
+
+use crate::sim::params::{Profile, ProvisionedParams};
 use crate::sim::time::SimTime;
 
 /// Milliseconds in a minute: growth is counted in batch-milliseconds per minute.
@@ -21,6 +31,8 @@ pub struct Scaler {
     per_minute: u64,
     max_batches: u32,
     maximum_concurrency: Option<u32>,
+    /// Provisioned mode: its parameters and the mapping's pollers.
+    provisioned: Option<(ProvisionedParams, Pollers)>,
     batches: u32,
     /// Growth earned but not yet a whole batch, in batch × milliseconds / minute.
     credit: u64,
@@ -37,6 +49,7 @@ impl Scaler {
             per_minute: u64::from(profile.scale_up_per_minute),
             max_batches: profile.max_batches,
             maximum_concurrency: None,
+            provisioned: None,
             batches: profile.idle_batches,
             credit: 0,
             last: SimTime::ZERO,
@@ -55,13 +68,34 @@ impl Scaler {
         self.maximum_concurrency
     }
 
+    /// Puts the mapping in provisioned mode with `pollers` (or back in standard mode with
+    /// `None`), scaling as `params` say. A lower `MaximumPollers` takes effect at once, a
+    /// higher `MinimumPollers` too.
+    pub fn set_pollers(&mut self, params: ProvisionedParams, pollers: Option<Pollers>) {
+        let now = pollers.map(|p| (params, p));
+        if now == self.provisioned {
+            return;
+        }
+        self.provisioned = now;
+        self.batches = self.batches.max(self.floor()).min(self.cap());
+    }
+
+    /// The fewest batches: `MinimumPollers`' reach in provisioned mode, else the idle level.
+    fn floor(&self) -> u32 {
+        match self.provisioned {
+            Some((params, p)) => p.minimum.saturating_mul(params.invokes_per_poller),
+            None => self.idle,
+        }
+        .min(self.cap())
+    }
+
     /// Advances to `now`. `waiting` says whether messages waited in the queue all the time
     /// since the last call (the caller advances at least at every change of that).
     pub fn advance(&mut self, now: SimTime, waiting: bool) {
         let elapsed = now.as_millis().saturating_sub(self.last.as_millis());
         self.last = self.last.max(now);
         if !waiting {
-            self.batches = self.idle.min(self.cap());
+            self.batches = self.floor();
             self.credit = 0;
             self.scaled_up = false;
             return;
@@ -69,11 +103,18 @@ impl Scaler {
         if !self.scaled_up {
             // Messages arrived: start at the initial batches (the growth clock starts now).
             self.scaled_up = true;
-            self.batches = self.initial.max(self.batches).min(self.cap());
+            let initial = match self.provisioned {
+                Some(_) => self.floor(),
+                None => self.initial,
+            };
+            self.batches = initial.max(self.batches).min(self.cap());
             self.credit = 0;
             return;
         }
-        self.credit += elapsed * self.per_minute;
+        let per_minute = self.provisioned.map_or(self.per_minute, |(params, _)| {
+            u64::from(params.scale_up_per_minute)
+        });
+        self.credit += elapsed * per_minute;
         let whole = self.credit / MINUTE_MS;
         self.credit %= MINUTE_MS;
         let grown = u64::from(self.batches).saturating_add(whole);
@@ -89,8 +130,12 @@ impl Scaler {
     }
 
     fn cap(&self) -> u32 {
-        self.maximum_concurrency
-            .map_or(self.max_batches, |m| m.min(self.max_batches))
+        match self.provisioned {
+            Some((params, p)) => p.maximum.saturating_mul(params.invokes_per_poller),
+            None => self
+                .maximum_concurrency
+                .map_or(self.max_batches, |m| m.min(self.max_batches)),
+        }
     }
 }
 
@@ -148,6 +193,86 @@ mod tests {
         assert_eq!(scaler.batches(), 5);
         scaler.advance(SimTime::from_secs(62), true);
         assert_eq!(scaler.batches(), 5, "a new burst starts again at five");
+    }
+
+    fn provisioned(minimum: u32, maximum: u32) -> Scaler {
+        let aws = Profile::aws();
+        let mut scaler = Scaler::new(&aws);
+        scaler.set_pollers(
+            aws.provisioned.expect("modelled"),
+            Some(Pollers { minimum, maximum }),
+        );
+        scaler
+    }
+
+    #[test]
+    fn provisioned_pollers_keep_their_minimum_ready_and_start_from_it() {
+        let mut scaler = provisioned(5, 100);
+        assert_eq!(
+            scaler.batches(),
+            50,
+            "5 pollers × 10 invokes, before any message"
+        );
+        scaler.advance(SimTime::ZERO, true);
+        assert_eq!(
+            scaler.batches(),
+            50,
+            "messages arrive: it starts from the minimum"
+        );
+        scaler.advance(SimTime::from_secs(60), false);
+        assert_eq!(scaler.batches(), 50, "and never scales below it");
+    }
+
+    #[test]
+    fn provisioned_pollers_add_a_thousand_invokes_a_minute_up_to_the_maximum() {
+        let mut scaler = provisioned(2, 200);
+        let mut now = SimTime::ZERO;
+        scaler.advance(now, true);
+        assert_eq!(scaler.batches(), 20);
+        while now < SimTime::from_secs(30) {
+            now = now + Duration::from_secs(1);
+            scaler.advance(now, true);
+        }
+        assert_eq!(scaler.batches(), 520, "20 + 1,000/min × 30 s");
+        while now < SimTime::from_secs(180) {
+            now = now + Duration::from_secs(1);
+            scaler.advance(now, true);
+        }
+        assert_eq!(
+            scaler.batches(),
+            2000,
+            "200 pollers × 10: past standard mode's 1,000-batch limit"
+        );
+    }
+
+    #[test]
+    fn a_lower_maximum_pollers_caps_at_once_and_maximum_concurrency_does_not_apply() {
+        let aws = Profile::aws();
+        let params = aws.provisioned.expect("modelled");
+        let mut scaler = provisioned(2, 200);
+        scaler.set_maximum_concurrency(Some(3));
+        let mut now = SimTime::ZERO;
+        scaler.advance(now, true);
+        while now < SimTime::from_secs(60) {
+            now = now + Duration::from_secs(1);
+            scaler.advance(now, true);
+        }
+        assert_eq!(scaler.batches(), 1020);
+        scaler.set_pollers(
+            params,
+            Some(Pollers {
+                minimum: 2,
+                maximum: 3,
+            }),
+        );
+        assert_eq!(scaler.batches(), 30, "3 pollers × 10");
+        scaler.set_pollers(params, None);
+        scaler.advance(now + Duration::from_secs(1), false);
+        assert_eq!(
+            scaler.batches(),
+            3,
+            "back in standard mode, MaximumConcurrency applies again"
+        );
     }
 
     #[test]

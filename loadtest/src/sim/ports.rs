@@ -189,7 +189,7 @@ impl EventSourceMappings for SimPorts {
                 function_arn: circuit.names.function_arn(),
                 state: mapping.state(now),
                 maximum_concurrency: mapping.shown_maximum_concurrency(),
-                provisioned: None,
+                provisioned: mapping.shown_pollers(),
                 last_modified: Some(wall(mapping.last_modified())),
             })
         }))
@@ -206,18 +206,23 @@ impl EventSourceMappings for SimPorts {
             let index = world
                 .circuit_by_uuid(uuid)
                 .ok_or_else(|| not_found(OP, "the mapping"))?;
-            if update.pollers.is_some() {
-                return Err(Error::aws(
+            let invalid = |message: &str| {
+                Error::aws(
                     OP,
                     AwsFault::Other,
                     Some("InvalidParameterValueException".to_owned()),
-                    "the simulated mapping is in standard mode",
-                ));
-            }
+                    message,
+                )
+            };
             world.circuits[index]
                 .consumer
                 .mapping
-                .update(now, update.enabled, update.maximum_concurrency)
+                .update_with_pollers(
+                    now,
+                    update.enabled,
+                    update.maximum_concurrency,
+                    update.pollers,
+                )
                 .map_err(|refused| match refused {
                     UpdateRefused::InUse => Error::aws(
                         OP,
@@ -225,11 +230,17 @@ impl EventSourceMappings for SimPorts {
                         Some("ResourceInUseException".to_owned()),
                         "the mapping is being updated",
                     ),
-                    UpdateRefused::InvalidMaximumConcurrency => Error::aws(
-                        OP,
-                        AwsFault::Other,
-                        Some("InvalidParameterValueException".to_owned()),
-                        "MaximumConcurrency must be between 2 and 1000",
+                    UpdateRefused::InvalidMaximumConcurrency => {
+                        invalid("MaximumConcurrency must be between 2 and 1000")
+                    }
+                    UpdateRefused::MaximumConcurrencyInProvisionedMode => invalid(
+                        "ScalingConfig and ProvisionedPollerConfig are mutually exclusive",
+                    ),
+                    UpdateRefused::InvalidPollers => invalid(
+                        "MinimumPollers must be 2 to 200, MaximumPollers 2 to 2000 and no lower",
+                    ),
+                    UpdateRefused::NotProvisioned => invalid(
+                        "the simulated mapping is in standard mode (switching modes is not modelled)",
                     ),
                 })
         }))
@@ -579,5 +590,107 @@ impl Queues for SimPorts {
             |queue, now, receipt| queue.change_visibility(now, receipt, timeout),
             "MessageNotInflight",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use floodgate_core::ports::Pollers;
+
+    use super::*;
+    use crate::sim::params::Profile;
+    use crate::sim::scenario::Scenario;
+
+    fn ports(consumer: &str) -> (SimPorts, String) {
+        let text = format!(
+            r#"
+            name = "ports"
+            duration = "1m"
+            load = {{ kind = "constant", rate = 1 }}
+            consumer = {consumer}
+            downstream = {{ capacity_per_sec = 100, latency = "20ms" }}
+            "#
+        );
+        let scenario = Scenario::from_toml(&text, Path::new("ports.toml")).expect("valid");
+        let world = scenario.world(&Profile::aws(), None).expect("a world");
+        (
+            SimPorts::new(Arc::new(Mutex::new(world))),
+            scenario.names(0).uuid,
+        )
+    }
+
+    fn run<F: Future>(future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        match future.as_mut().poll(&mut context) {
+            std::task::Poll::Ready(output) => output,
+            std::task::Poll::Pending => panic!("the simulated ports answer at once"),
+        }
+    }
+
+    #[test]
+    fn a_provisioned_mapping_reports_and_takes_its_pollers() {
+        let (ports, uuid) =
+            ports("{ provisioned = { minimum_pollers = 3, maximum_pollers = 30 } }");
+        let mapping = run(ports.get_mapping(&uuid)).expect("found");
+        assert_eq!(
+            mapping.provisioned,
+            Some(Pollers {
+                minimum: 3,
+                maximum: 30
+            })
+        );
+        assert_eq!(mapping.maximum_concurrency, None);
+        let err = run(ports.update_mapping(
+            &uuid,
+            MappingUpdate {
+                maximum_concurrency: Some(10),
+                ..MappingUpdate::default()
+            },
+        ))
+        .expect_err("mutually exclusive");
+        assert!(err.to_string().contains("mutually exclusive"), "{err}");
+        let fewer = Pollers {
+            minimum: 2,
+            maximum: 2,
+        };
+        run(ports.update_mapping(
+            &uuid,
+            MappingUpdate {
+                pollers: Some(fewer),
+                ..MappingUpdate::default()
+            },
+        ))
+        .expect("accepted");
+        let mapping = run(ports.get_mapping(&uuid)).expect("found");
+        assert_eq!(
+            mapping.provisioned,
+            Some(fewer),
+            "the requested pollers show at once"
+        );
+        assert_eq!(mapping.state, floodgate_core::ports::MappingState::Updating);
+    }
+
+    #[test]
+    fn a_standard_mapping_refuses_pollers() {
+        let (ports, uuid) = ports("{ maximum_concurrency = 20 }");
+        assert_eq!(
+            run(ports.get_mapping(&uuid)).expect("found").provisioned,
+            None
+        );
+        let err = run(ports.update_mapping(
+            &uuid,
+            MappingUpdate {
+                pollers: Some(Pollers {
+                    minimum: 2,
+                    maximum: 4,
+                }),
+                ..MappingUpdate::default()
+            },
+        ))
+        .expect_err("standard mode");
+        assert!(err.to_string().contains("standard mode"), "{err}");
     }
 }

@@ -29,6 +29,7 @@ use crate::sim::ports::{SimPorts, epoch, wall};
 use crate::sim::reaction::Reaction;
 use crate::sim::scenario::Scenario;
 use crate::sim::time::SimTime;
+use crate::sim::timeline::{PhaseSpans, Sampler, Timeline};
 use crate::sim::world::{AlarmAction, World};
 
 /// The strategies, in report order.
@@ -90,6 +91,9 @@ pub struct StrategyResult {
     /// `floodgate`: the first circuit's reaction, step by step, as a drill measures it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reaction: Option<Reaction>,
+    /// The world over time, for the HTML report (not in the JSON).
+    #[serde(skip)]
+    pub timeline: Timeline,
 }
 
 /// How the controller's invocations ended, over the whole run.
@@ -143,7 +147,8 @@ pub fn run(scenario: &Scenario, profile: &Profile, strategy: &str) -> Result<Str
         }
     };
     let end = SimTime::ZERO + scenario.duration;
-    let mut observer = Observer::new(scenario);
+    let mut observer = Observer::new(scenario, strategy);
+    let mut sampler = Sampler::new(scenario.duration);
     let mut next_tick = SimTime::ZERO + scenario.tick_every;
     loop {
         let now = lock(&world).now();
@@ -155,6 +160,7 @@ pub fn run(scenario: &Scenario, profile: &Profile, strategy: &str) -> Result<Str
             let mut w = lock(&world);
             w.run_until(target);
             observer.sample(&mut w);
+            sampler.observe(&mut w, || driver.phases());
             w.take_actions()
         };
         for action in actions {
@@ -168,15 +174,18 @@ pub fn run(scenario: &Scenario, profile: &Profile, strategy: &str) -> Result<Str
     }
     let w = lock(&world);
     let mut result = observer.result(strategy, &w, driver.final_state(&w));
+    let mut spans = Vec::new();
     if let Driver::Floodgate { phases, stats, .. } = &driver {
         result.phase_changes = Some(phases.changes());
         result.phase_log = phases.log();
+        spans = phases.spans(w.now());
         result.controller = Some(stats.clone());
         result.reaction = w
             .circuits
             .first()
             .map(|c| Reaction::of(c, &result.phase_log));
     }
+    result.timeline = sampler.finish(w.now(), spans);
     Ok(result)
 }
 
@@ -197,6 +206,9 @@ enum Driver {
         controller: Box<Controller<SimPorts>>,
         phases: Arc<PhaseRecorder>,
         stats: ControllerStats,
+        /// The alarms whose actions invoke the controller: those its configuration lists
+        /// (a `config_file` may list fewer than the world has).
+        alarms: std::collections::BTreeSet<String>,
     },
 }
 
@@ -205,12 +217,18 @@ impl Driver {
         let config = ControllerConfig::from_json(&scenario.controller_config().to_string())
             .map_err(|e| Error::invalid("floodgate", e.to_string()))?;
         let phases = Arc::new(PhaseRecorder::default());
+        let alarms = config
+            .circuits()
+            .iter()
+            .flat_map(|c| c.alarm_names().iter().cloned())
+            .collect();
         let controller = Controller::new(config, SimPorts::new(Arc::clone(world)))
             .with_recorder(Arc::clone(&phases) as Arc<dyn Recorder>);
         let mut driver = Self::Floodgate {
             controller: Box::new(controller),
             phases,
             stats: ControllerStats::default(),
+            alarms,
         };
         // The first tick adopts the mappings, as after a deployment.
         driver.invoke(world, &json!({"floodgate": "tick"}));
@@ -260,9 +278,13 @@ impl Driver {
                     retries.push((at, action.circuit, enable, 1));
                 }
             }
-            Self::Floodgate { .. } => {
+            Self::Floodgate { alarms, .. } => {
                 let event = {
                     let w = lock(world);
+                    let name = &w.circuits[action.circuit].alarms[action.alarm].name;
+                    if !alarms.contains(name) {
+                        return;
+                    }
                     alarm_event(&w, action)
                 };
                 self.invoke(world, &event);
@@ -288,6 +310,14 @@ impl Driver {
         }
     }
 
+    /// `floodgate`: each circuit's phase now.
+    fn phases(&self) -> Option<std::collections::BTreeMap<String, String>> {
+        match self {
+            Self::Floodgate { phases, .. } => Some(phases.current()),
+            _ => None,
+        }
+    }
+
     fn final_state(&self, world: &World) -> String {
         match self {
             Self::Floodgate { phases, .. } => phases.last(),
@@ -304,6 +334,8 @@ impl Driver {
 #[derive(Debug, Default)]
 struct PhaseRecorder {
     phases: Mutex<(std::collections::BTreeMap<String, String>, Vec<PhaseChange>)>,
+    /// When each circuit's phase was first reported, and which it was.
+    first: Mutex<std::collections::BTreeMap<String, (u64, String)>>,
 }
 
 impl PhaseRecorder {
@@ -338,6 +370,42 @@ impl PhaseRecorder {
             .len() as u64
     }
 
+    /// Each circuit's phase now.
+    fn current(&self) -> std::collections::BTreeMap<String, String> {
+        self.phases
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .clone()
+    }
+
+    /// Each circuit's phases from its first report to `end`.
+    fn spans(&self, end: SimTime) -> Vec<PhaseSpans> {
+        let first = self.first.lock().unwrap_or_else(PoisonError::into_inner);
+        let log = self.log();
+        #[allow(clippy::cast_precision_loss)] // whole seconds
+        let end = end.as_millis() as f64 / 1000.0;
+        first
+            .iter()
+            .map(|(circuit, (at, phase))| {
+                #[allow(clippy::cast_precision_loss)]
+                let mut spans = vec![(*at as f64, end, phase.clone())];
+                for change in log.iter().filter(|c| &c.circuit == circuit) {
+                    #[allow(clippy::cast_precision_loss)]
+                    let at = change.at_s as f64;
+                    if let Some(last) = spans.last_mut() {
+                        last.1 = at;
+                    }
+                    spans.push((at, end, change.to.clone()));
+                }
+                PhaseSpans {
+                    circuit: circuit.clone(),
+                    spans,
+                }
+            })
+            .collect()
+    }
+
     /// The changes, in order.
     fn log(&self) -> Vec<PhaseChange> {
         self.phases
@@ -361,6 +429,12 @@ impl Recorder for PhaseRecorder {
         };
         let at = value["_aws"]["Timestamp"].as_i64().unwrap_or_default();
         let at_s = u64::try_from((at - epoch().timestamp_millis()) / 1000).unwrap_or(0);
+        {
+            let mut first = self.first.lock().unwrap_or_else(PoisonError::into_inner);
+            if !first.contains_key(circuit) {
+                first.insert(circuit.to_owned(), (at_s, phase.to_owned()));
+            }
+        }
         let mut guard = self.phases.lock().unwrap_or_else(PoisonError::into_inner);
         let previous = guard.0.insert(circuit.to_owned(), phase.to_owned());
         if let Some(from) = previous.filter(|p| p != phase) {
@@ -469,12 +543,47 @@ fn alarm_metrics(alarm: &SimAlarm) -> Value {
     }
 }
 
+/// Per circuit, in invocations: the level a tripped circuit probes at (the controller's own
+/// `levels.probe`), and the mapping's limit when back to normal: under `floodgate` its
+/// `levels.max`, otherwise the mapping's as deployed. In provisioned mode levels count
+/// pollers, each driving 10 invocations.
+fn circuit_levels(scenario: &Scenario, strategy: &str) -> Vec<(u32, Option<u32>)> {
+    let config = scenario.controller_config();
+    let level = |index: usize, name: &str| {
+        config["circuits"][index]["levels"][name]
+            .as_u64()
+            .and_then(|l| u32::try_from(l).ok())
+    };
+    (0..scenario.circuits)
+        .map(|index| {
+            let probe =
+                level(index, "probe").unwrap_or(floodgate_core::policy::config::DEFAULT_PROBE);
+            let deployed = match scenario.consumer.provisioned {
+                Some(p) => Some(p.maximum_pollers),
+                None => scenario.consumer.maximum_concurrency,
+            };
+            let normal = if strategy == "floodgate" {
+                level(index, "max")
+            } else {
+                deployed
+            };
+            let unit = if scenario.consumer.provisioned.is_some() {
+                floodgate_core::ports::INVOKES_PER_POLLER
+            } else {
+                1
+            };
+            (probe * unit, normal.map(|n| n * unit))
+        })
+        .collect()
+}
+
 /// Follows the world for the report.
 struct Observer {
     fault_start: Option<SimTime>,
     fault_end: Option<SimTime>,
-    probe: u32,
-    configured_max: Option<u32>,
+    /// Per circuit: the level a tripped circuit probes at, and the `MaximumConcurrency` of a
+    /// circuit back to normal.
+    levels: Vec<(u32, Option<u32>)>,
     backlog_at_fault: Option<u64>,
     protected_at: Option<SimTime>,
     recovered_at: Option<SimTime>,
@@ -482,7 +591,7 @@ struct Observer {
 }
 
 impl Observer {
-    fn new(scenario: &Scenario) -> Self {
+    fn new(scenario: &Scenario, strategy: &str) -> Self {
         let fault_start = scenario.downstream.faults.iter().map(|f| f.start).min();
         // A window that ends after an event has its end once the event happened (`sample`).
         let fault_end = scenario
@@ -495,12 +604,7 @@ impl Observer {
         Self {
             fault_start: fault_start.map(|d| SimTime::ZERO + d),
             fault_end: fault_end.map(|d| SimTime::ZERO + d),
-            // The level a tripped circuit probes at: the controller's own `levels.probe`.
-            probe: scenario.controller_config()["circuits"][0]["levels"]["probe"]
-                .as_u64()
-                .and_then(|p| u32::try_from(p).ok())
-                .unwrap_or(2),
-            configured_max: scenario.consumer.maximum_concurrency,
+            levels: circuit_levels(scenario, strategy),
             backlog_at_fault: None,
             protected_at: None,
             recovered_at: None,
@@ -521,23 +625,18 @@ impl Observer {
         let mut backlog = 0;
         let mut all_protected = true;
         let mut all_normal = true;
-        for c in &mut world.circuits {
+        for (c, &(probe, normal)) in world.circuits.iter_mut().zip(&self.levels) {
             let depth = c.source.depth(now);
             backlog += depth.visible;
             let overflow = c.overflow.len() as u64;
             self.overflow_peak = self.overflow_peak.max(overflow);
             let polls = c.consumer.mapping.polls(now);
-            let limit = [
-                c.consumer.mapping.maximum_concurrency(),
-                c.consumer.reserved,
-            ]
-            .into_iter()
-            .flatten()
-            .min();
-            all_protected &= !polls || limit.is_some_and(|l| l <= self.probe);
-            all_normal &= polls
-                && c.consumer.mapping.maximum_concurrency() == self.configured_max
-                && overflow == 0;
+            let limit = [c.consumer.mapping.invocation_limit(), c.consumer.reserved]
+                .into_iter()
+                .flatten()
+                .min();
+            all_protected &= !polls || limit.is_some_and(|l| l <= probe);
+            all_normal &= polls && c.consumer.mapping.invocation_limit() == normal && overflow == 0;
         }
         if let Some(start) = self.fault_start
             && now >= start
@@ -587,6 +686,7 @@ impl Observer {
             controller: None,
             phase_log: Vec::new(),
             reaction: None,
+            timeline: Timeline::default(),
         };
         for (c, a) in world.circuits.iter().zip(world.accounting()) {
             r.sent += a.sent;
@@ -677,6 +777,70 @@ mod tests {
                 "{strategy}"
             );
         }
+    }
+
+    #[test]
+    fn floodgate_drives_a_provisioned_mapping_through_its_pollers() {
+        let text = OUTAGE
+            .replace(
+                "consumer = { maximum_concurrency = 20 }",
+                "consumer = { provisioned = { minimum_pollers = 2, maximum_pollers = 10 } }",
+            )
+            .replace(
+                "levels = { max = 20, safe = 5 }",
+                "levels = { max = 10, safe = 3 }",
+            );
+        let scenario = Scenario::from_toml(&text, Path::new("provisioned.toml")).expect("valid");
+        let profile = Profile::aws();
+        let none = run(&scenario, &profile, "none").expect("runs");
+        let floodgate = run(&scenario, &profile, "floodgate").expect("runs");
+        for r in [&none, &floodgate] {
+            assert_eq!(r.lost, 0, "{r:#?}");
+        }
+        // Two pollers always ready: never fewer than 20 batches (standard mode idles at 5),
+        // and never more than 10 pollers × 10 invokes.
+        let batches = || none.timeline.points.iter().map(|p| p.batches);
+        assert_eq!(batches().min(), Some(20));
+        assert_eq!(batches().max(), Some(100));
+        assert!(
+            floodgate.transitions > 0 && floodgate.time_to_protect_s.is_some(),
+            "the controller set MaximumPollers down to its probe level: {floodgate:#?}"
+        );
+        assert!(
+            floodgate
+                .timeline
+                .points
+                .iter()
+                .any(|p| p.limit.is_some_and(|l| l <= 20)),
+            "held at 2 pollers (20 invocations) or fewer at some point"
+        );
+        assert!(
+            floodgate.dead_lettered < none.dead_lettered,
+            "{floodgate:#?}"
+        );
+    }
+
+    #[test]
+    fn provisioned_mode_is_refused_under_the_localstack_profile() {
+        let text = OUTAGE.replace(
+            "consumer = { maximum_concurrency = 20 }",
+            "consumer = { provisioned = { minimum_pollers = 2, maximum_pollers = 10 } }",
+        );
+        let scenario = Scenario::from_toml(&text, Path::new("provisioned.toml")).expect("valid");
+        let err = run(&scenario, &Profile::localstack(), "none").expect_err("not modelled");
+        assert!(err.to_string().contains("consumer.provisioned"), "{err}");
+        let both = OUTAGE.replace(
+            "consumer = { maximum_concurrency = 20 }",
+            "consumer = { maximum_concurrency = 20, provisioned = { maximum_pollers = 10 } }",
+        );
+        let err = Scenario::from_toml(&both, Path::new("both.toml")).expect_err("exclusive");
+        assert!(err.to_string().contains("not both"), "{err}");
+        let low = text.replace("minimum_pollers = 2", "minimum_pollers = 1");
+        let err = Scenario::from_toml(&low, Path::new("low.toml")).expect_err("below 2");
+        assert!(
+            err.to_string().contains("minimum_pollers must be 2 to 200"),
+            "{err}"
+        );
     }
 
     fn short_scenario(rate: u32, start_s: u64, length_s: u64, ratio: f64, seed: u64) -> Scenario {

@@ -1,7 +1,7 @@
 //! Scenarios: what a simulation runs (TOML, documented field by field in
 //! `loadtest/README.md`), and the world and controller configuration built from one.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use alarms::eval::{AlarmConfig, ComparisonOperator, Statistic, TreatMissingData};
@@ -70,6 +70,14 @@ pub struct Scenario {
     /// timings, overflow, …; resource names are the simulator's).
     #[serde(default)]
     pub floodgate: toml::Table,
+    /// A controller configuration (`FLOODGATE_CONFIG` as the modules render it) whose
+    /// circuits' policies are replayed on the simulated circuits (relative to the scenario
+    /// file; not with `floodgate`). See [`crate::sim::config_file`].
+    #[serde(default)]
+    pub config_file: Option<PathBuf>,
+    /// `config_file`, read and mapped onto the simulated circuits.
+    #[serde(skip)]
+    pub replayed: Option<crate::sim::config_file::Replayed>,
 }
 
 fn default_step() -> Duration {
@@ -115,6 +123,36 @@ pub struct ConsumerSpec {
     /// batch.
     #[serde(with = "crate::units::duration")]
     pub batching_window: Duration,
+    /// The mapping in provisioned mode (`ProvisionedPollerConfig`) as deployed; not with
+    /// `maximum_concurrency`.
+    pub provisioned: Option<ProvisionedSpec>,
+}
+
+/// A mapping's `ProvisionedPollerConfig`; the defaults are the API's for SQS (Lambda API
+/// reference, `ProvisionedPollerConfig`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionedSpec {
+    /// `MinimumPollers` (2 to 200).
+    #[serde(default = "two")]
+    pub minimum_pollers: u32,
+    /// `MaximumPollers` (2 to 2000, at least `minimum_pollers`).
+    #[serde(default = "two_hundred")]
+    pub maximum_pollers: u32,
+}
+
+impl ProvisionedSpec {
+    /// As the core's port type.
+    pub fn pollers(self) -> floodgate_core::ports::Pollers {
+        floodgate_core::ports::Pollers {
+            minimum: self.minimum_pollers,
+            maximum: self.maximum_pollers,
+        }
+    }
+}
+
+fn two_hundred() -> u32 {
+    200
 }
 
 impl Default for ConsumerSpec {
@@ -131,6 +169,7 @@ impl Default for ConsumerSpec {
             unreserved_concurrency: 1000,
             poison_every: None,
             batching_window: Duration::ZERO,
+            provisioned: None,
         }
     }
 }
@@ -314,7 +353,11 @@ impl Scenario {
             path: path.to_owned(),
             source,
         })?;
+        let mut scenario = scenario;
         scenario.validate()?;
+        if let Some(file) = &scenario.config_file {
+            scenario.replayed = Some(crate::sim::config_file::load(file, path, &scenario)?);
+        }
         Ok(scenario)
     }
 
@@ -371,7 +414,33 @@ impl Scenario {
         for (kind, spec) in self.alarm_specs() {
             Self::alarm_config(kind, &spec)?;
         }
+        if let Some(p) = self.consumer.provisioned {
+            if self.consumer.maximum_concurrency.is_some() {
+                // "These are mutually exclusive options" (Lambda Developer Guide,
+                // "Configuring scaling behavior for SQS event source mappings").
+                return Err(Error::invalid(
+                    "consumer.provisioned",
+                    "a mapping has either `maximum_concurrency` or `provisioned` pollers, not both",
+                ));
+            }
+            Self::provisioned_mapping(&Profile::aws(), p)?;
+        }
+        if self.config_file.is_some() && !self.floodgate.is_empty() {
+            return Err(Error::invalid(
+                "config_file",
+                "give the controller's configuration either inline (`[floodgate]`) or as a \
+                 file (`config_file`), not both",
+            ));
+        }
         Ok(())
+    }
+
+    /// The kinds of alarm each simulated circuit has (`errors`, `throttles`, `depth`).
+    pub fn alarm_kinds(&self) -> Vec<&'static str> {
+        self.alarm_specs()
+            .into_iter()
+            .map(|(kind, _)| kind)
+            .collect()
     }
 
     fn alarm_specs(&self) -> Vec<(&'static str, AlarmSpec)> {
@@ -420,6 +489,38 @@ impl Scenario {
             .collect()
     }
 
+    /// A mapping in provisioned mode with `spec`'s pollers, under `profile`.
+    fn provisioned_mapping(profile: &Profile, spec: ProvisionedSpec) -> Result<SimMapping> {
+        let params = profile.provisioned.ok_or_else(|| {
+            Error::invalid(
+                "consumer.provisioned",
+                format!(
+                    "provisioned mode is not modelled under the {} profile (not measured)",
+                    profile.name
+                ),
+            )
+        })?;
+        SimMapping::new(
+            None,
+            profile.mapping_update_delay,
+            profile.max_concurrency_bounds,
+        )
+        .provisioned(params, spec.pollers())
+        .map_err(|_| {
+            Error::invalid(
+                "consumer.provisioned",
+                format!(
+                    "minimum_pollers must be {} to {}, maximum_pollers {} to {} and at least \
+                     minimum_pollers",
+                    params.minimum_pollers.0,
+                    params.minimum_pollers.1,
+                    params.maximum_pollers.0,
+                    params.maximum_pollers.1
+                ),
+            )
+        })
+    }
+
     /// The names of circuit `index`.
     pub fn names(&self, index: usize) -> Names {
         Names::new(&format!("{}-{index}", self.name), index)
@@ -451,11 +552,14 @@ impl Scenario {
                 retention: profile.retention,
                 max_receive_count: None,
             });
-            let mapping = SimMapping::new(
-                c.maximum_concurrency,
-                profile.mapping_update_delay,
-                profile.max_concurrency_bounds,
-            );
+            let mapping = match c.provisioned {
+                Some(spec) => Self::provisioned_mapping(profile, spec)?,
+                None => SimMapping::new(
+                    c.maximum_concurrency,
+                    profile.mapping_update_delay,
+                    profile.max_concurrency_bounds,
+                ),
+            };
             let consumer = Consumer::new(
                 profile,
                 &names.function,
@@ -526,11 +630,18 @@ impl Scenario {
 
     /// The controller's configuration (`FLOODGATE_CONFIG`) for this scenario's circuits: each
     /// names its resources and alarms, with levels from the consumer, managed reserved
-    /// concurrency and an overflow queue, then `floodgate` merged over it.
+    /// concurrency and an overflow queue, then `floodgate` merged over it; or `config_file`'s
+    /// circuits, replayed on the simulated ones.
     pub fn controller_config(&self) -> Value {
+        if let Some(replayed) = &self.replayed {
+            return replayed.config.clone();
+        }
+        // In provisioned mode the controller's levels count pollers.
         let max = self
             .consumer
-            .maximum_concurrency
+            .provisioned
+            .map(|p| p.maximum_pollers)
+            .or(self.consumer.maximum_concurrency)
             .unwrap_or(100)
             .clamp(2, 1000);
         let safe = (max / 4).max(2);
