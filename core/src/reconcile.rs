@@ -599,11 +599,14 @@ async fn actuate<P: Ports>(
                     mapping = ctx.ports.get_mapping(uuid).await?;
                     updated = false;
                 }
+                // Lowering waits for the mapping to settle, but not by polling here: when the
+                // mapping is still taking an update in (this invocation's own, typically a
+                // disable), the protective part is done, a higher reservation meanwhile costs
+                // nothing, and the next invocation lowers it. Polling would hold every other
+                // circuit's trip behind this one: the controller runs one invocation at a time,
+                // and an update takes seconds to take effect (the simulator's `fleet-200`).
                 if lowering && mapping.state.settled_enabled().is_none() {
-                    mapping = settle(ctx, uuid, mapping, budget).await?;
-                    if mapping.state.settled_enabled().is_none() {
-                        return Ok(false);
-                    }
+                    return Ok(false);
                 }
                 let function = circuit.function_name();
                 ctx.ports.set_reserved_concurrency(function, n).await?;

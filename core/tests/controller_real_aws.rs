@@ -42,10 +42,18 @@ async fn settled_in(aws: FakeAws, config: ControllerConfig) -> Harness {
 #[tokio::test(start_paused = true)]
 async fn reserved_concurrency_is_lowered_only_once_the_disable_has_taken_effect() {
     let h = settled_in(slow_world(3), config()).await;
+    // The trip disables at once and leaves the lowering to the next run rather than wait
+    // for the disable to take effect (other circuits' trips would wait behind it).
     let response = trip(&h, 600).await.unwrap();
-    assert!(!response.circuits[0].pending, "settled within the budget");
-    assert_eq!(h.aws().reserved(FUNCTION), Some(PROBE));
+    assert!(
+        response.circuits[0].pending,
+        "the disable is still taking effect"
+    );
+    assert_eq!(h.aws().reserved(FUNCTION), Some(MAX), "not lowered yet");
     assert!(!h.aws().mapping(UUID).enabled);
+    let response = h.tick(at(660)).await;
+    assert!(!response.circuits[0].pending, "finished");
+    assert_eq!(h.aws().reserved(FUNCTION), Some(PROBE));
     assert_eq!(h.aws().violations(), Vec::<String>::new());
 }
 
@@ -90,13 +98,13 @@ async fn circuits_sharing_a_function_reserve_for_each_other() {
     assert_eq!(h.aws().reserved(FUNCTION), Some(2 * MAX), "both at max");
 
     trip(&h, 600).await.unwrap();
+    h.tick(at(620)).await;
     assert_eq!(
         h.aws().reserved(FUNCTION),
         Some(PROBE + MAX),
         "orders is held back, orders-b still consumes at max"
     );
     assert!(h.aws().mapping(UUID_B).enabled);
-    h.tick(at(620)).await;
     let tick = h.tick(at(640)).await;
     assert!(tick.circuits.iter().all(|c| !c.drift), "no ping-pong");
     assert_eq!(h.aws().violations(), Vec::<String>::new());
