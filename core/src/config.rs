@@ -32,7 +32,7 @@
 //!     "overflow": {"queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/orders-overflow",
 //!                  "ceiling": 1000, "move_rate_per_sec": 100, "max_moves_per_invocation": 1000,
 //!                  "replay_after_secs": 120, "replay_rate_per_sec": 50,
-//!                  "max_replays_per_invocation": 500, "max_replays_per_message": 3}
+//!                  "max_replays_per_invocation": 2000, "max_replays_per_message": 3}
 //!   }]
 //! }
 //! ```
@@ -56,7 +56,7 @@
 //! | `overflow.max_moves_per_invocation` | default [`DEFAULT_MAX_MOVES`], at least 1, and at most [`MAX_TRANSFER_SECS`] seconds' worth at `move_rate_per_sec` |
 //! | `overflow.replay_after_secs` | default [`DEFAULT_REPLAY_AFTER_SECS`], at most [`MAX_REPLAY_AFTER_SECS`]: how long the circuit must have been Closed before the overflow is replayed |
 //! | `overflow.replay_rate_per_sec` | default [`DEFAULT_REPLAY_RATE`], 1 to [`MAX_TRANSFER_RATE`] |
-//! | `overflow.max_replays_per_invocation` | default [`DEFAULT_MAX_REPLAYS`], at least 1, and at most [`MAX_TRANSFER_SECS`] seconds' worth at `replay_rate_per_sec`; keep it small: a trip stops replay at the latest one invocation later |
+//! | `overflow.max_replays_per_invocation` | default [`DEFAULT_MAX_REPLAYS`], at least 1, and at most [`MAX_TRANSFER_SECS`] seconds' worth at `replay_rate_per_sec`; a replay stops within a second of one of the circuit's alarms going to ALARM, and an invocation replays for at most 45 s |
 //! | `overflow.max_replays_per_message` | default [`DEFAULT_MAX_REPLAYS_PER_MESSAGE`], 1 to [`MAX_REPLAYS_PER_MESSAGE`]: a message replayed this often goes to the circuit's DLQ, with the reason, instead of cycling between source and overflow |
 //!
 //! FIFO queues (`.fifo`) are refused as source or overflow queue when `overflow` is set:
@@ -92,10 +92,11 @@ pub const DEFAULT_REPLAY_AFTER_SECS: u64 = 120;
 /// Default messages replayed to the source per second: slower than moves, so a recovering
 /// consumer is not flooded again by its own backlog.
 pub const DEFAULT_REPLAY_RATE: u32 = 50;
-/// Default most messages replayed per invocation (10 s at the default rate). Small on
-/// purpose: the circuit's state is checked once per invocation, so this bounds what a trip
-/// can still let through.
-pub const DEFAULT_MAX_REPLAYS: u32 = 500;
+/// Default most messages replayed per invocation: 40 s at the default rate, within the
+/// controller's replay budget (`DEFAULT_REPLAY_BUDGET`, 45 s). A trip does not have to wait
+/// for it to end: a replay reads the circuit's alarms every second and stops at the first
+/// in ALARM, and keeps the source under its ceiling as it goes.
+pub const DEFAULT_MAX_REPLAYS: u32 = 2000;
 /// Default replays of one message before it goes to the circuit's DLQ: a message that came
 /// back to the overflow queue three times is flooding its consumer, not waiting for it.
 pub const DEFAULT_MAX_REPLAYS_PER_MESSAGE: u32 = 3;

@@ -41,6 +41,15 @@ use crate::retry::RetryPolicy;
 /// throttled (`TooManyRequestsException`); keeping every invocation this short lets a command
 /// through within seconds (the CLI retries for longer than this).
 pub const DEFAULT_WORK_BUDGET: Duration = Duration::from_secs(10);
+/// How long one invocation may keep replaying a circuit's overflow, within the Lambda
+/// deadline: most of the minute between two ticks, so a backlog drains at the replay rate
+/// rather than at a sixth of it. A replay reads the circuit's alarms every second and stops
+/// at the first in ALARM, so a trip is not held up: the alarm's own invocation, throttled
+/// meanwhile (reserved concurrency 1), is retried by Lambda's asynchronous invocation within
+/// seconds ("Lambda returns the event to the queue and attempts to run the function again",
+/// Lambda Developer Guide, "How Lambda handles errors and retries with asynchronous
+/// invocation"). An operator command may wait as long: the CLI's patience covers it.
+pub const DEFAULT_REPLAY_BUDGET: Duration = Duration::from_secs(45);
 /// Time kept back from the Lambda deadline to log and answer.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 /// Circuits a tick reconciles at once. Every Lambda control-plane call still passes the one
@@ -255,6 +264,13 @@ impl<P: Ports> Controller<P> {
         self.ports.inner().inner()
     }
 
+    /// The budget of an invocation starting now: [`Controller::with_work_budget`], and
+    /// [`DEFAULT_REPLAY_BUDGET`] for a replay (never less).
+    fn budget(&self) -> Budget {
+        Budget::for_next(&self.ports, self.work_budget)
+            .with_replay(&self.ports, DEFAULT_REPLAY_BUDGET.max(self.work_budget))
+    }
+
     fn context(&self) -> Context<'_, Limited<P>> {
         Context {
             ports: &self.ports,
@@ -281,7 +297,7 @@ impl<P: Ports> Controller<P> {
         now: DateTime<Utc>,
         time_left: Option<Duration>,
     ) -> Result<Response, Error> {
-        let mut budget = Budget::for_next(&self.ports, self.work_budget);
+        let mut budget = self.budget();
         if let Some(left) = time_left {
             budget = budget.at_most(&self.ports, left.saturating_sub(DEADLINE_MARGIN));
         }
@@ -306,8 +322,7 @@ impl<P: Ports> Controller<P> {
     /// For one circuit, the error of [`reconcile`] or [`inspect`]; for several (a tick, a
     /// status of all), [`Error::Circuits`] listing each failed circuit after all were tried.
     pub async fn dispatch(&self, input: Input, now: DateTime<Utc>) -> Result<Response, Error> {
-        self.dispatch_within(input, now, Budget::for_next(&self.ports, self.work_budget))
-            .await
+        self.dispatch_within(input, now, self.budget()).await
     }
 
     /// [`Controller::dispatch`] within `budget`.
@@ -411,18 +426,10 @@ impl<P: Ports> Controller<P> {
             if circuit.overflow().is_none() {
                 continue;
             }
-            let share =
-                budget.remaining(ctx.ports) / u32::try_from(left.max(1)).unwrap_or(u32::MAX);
+            let share = budget.share(ctx.ports, u32::try_from(left.max(1)).unwrap_or(u32::MAX));
             left = left.saturating_sub(1);
-            done.status.overflow = crate::overflow::run(
-                ctx,
-                circuit,
-                &done.state,
-                done.queue,
-                now,
-                budget.at_most(ctx.ports, share),
-            )
-            .await;
+            done.status.overflow =
+                crate::overflow::run(ctx, circuit, &done.state, done.queue, now, share).await;
         }
         let mut response = Response::of(Vec::with_capacity(n));
         for (circuit, result) in circuits.iter().zip(results) {

@@ -331,10 +331,10 @@ variable "circuits" {
     condition = alltrue(flatten([for c in var.circuits : [
       for budget in [
         { most = coalesce(c.overflow.max_moves_per_invocation, 1000), rate = coalesce(c.overflow.move_rate_per_sec, 100) },
-        { most = coalesce(c.overflow.max_replays_per_invocation, 500), rate = coalesce(c.overflow.replay_rate_per_sec, 50) },
+        { most = coalesce(c.overflow.max_replays_per_invocation, 2000), rate = coalesce(c.overflow.replay_rate_per_sec, 50) },
       ] : budget.most >= 1 && budget.most <= budget.rate * 60 && floor(budget.most) == budget.most
     ]]))
-    error_message = "circuits[*].overflow: max_moves_per_invocation (default 1000) and max_replays_per_invocation (default 500) must be integers from 1 to 60 seconds' worth at move_rate_per_sec (default 100) and replay_rate_per_sec (default 50)."
+    error_message = "circuits[*].overflow: max_moves_per_invocation (default 1000) and max_replays_per_invocation (default 2000) must be integers from 1 to 60 seconds' worth at move_rate_per_sec (default 100) and replay_rate_per_sec (default 50)."
   }
   validation {
     condition     = alltrue([for c in var.circuits : c.overflow.replay_after_secs == null || try(c.overflow.replay_after_secs >= 0 && c.overflow.replay_after_secs <= 604800 && floor(c.overflow.replay_after_secs) == c.overflow.replay_after_secs, false)])

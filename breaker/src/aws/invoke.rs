@@ -11,9 +11,9 @@ use serde::Deserialize;
 use floodgate_core::protocol::{Request, Response};
 
 /// Attempts per Invoke from the CLI (the SDK's standard retry mode, with backoff up to
-/// [`INVOKE_MAX_BACKOFF`]): together about 30 s of patience, three times the controller's
-/// work budget per invocation, so a command gets through a controller busy with a tick.
-pub const INVOKE_ATTEMPTS: u32 = 10;
+/// [`INVOKE_MAX_BACKOFF`]): together about 80 s of patience, longer than the controller
+/// replays in one invocation (45 s), so a command gets through a controller busy with a tick.
+pub const INVOKE_ATTEMPTS: u32 = 20;
 /// Longest wait between two Invoke attempts.
 pub const INVOKE_MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// After this long without an answer the CLI says what it is waiting for.

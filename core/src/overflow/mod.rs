@@ -204,6 +204,10 @@ pub async fn run<P: Ports>(
             ),
         )
     });
+    let budget = match direction {
+        Direction::Move => budget,
+        Direction::Replay => budget.for_replay(),
+    };
     let tally = transfer(
         ctx.ports,
         &pacer,
