@@ -13,14 +13,12 @@ use super::AwsPorts;
 use super::fault::from_sdk;
 use floodgate_core::Operation;
 use floodgate_core::error::Error;
-use floodgate_core::policy::{
-    AWS_METRIC_PUBLISH_DELAY, AlarmReading, AlarmState, ProbeOutcome, ProbeTraffic,
-};
+use floodgate_core::policy::{AlarmReading, AlarmState, ProbeOutcome, ProbeTraffic};
 use floodgate_core::ports::{AlarmDescription, Alarms};
 
 /// The worst-case time a metric alarm needs to show a failure that starts now: its period
 /// times the datapoints it needs, plus the publish delay of its metric — AWS's own
-/// namespaces ([`AWS_METRIC_PUBLISH_DELAY`]) or one more period for custom metrics.
+/// namespaces or one more period for custom metrics ([`AlarmReading::publish_delay`]).
 /// Metric-math alarms name no period at the top level; their first query's period is used.
 fn detection(alarm: &MetricAlarm) -> Option<Duration> {
     let period = alarm.period().or_else(|| {
@@ -44,14 +42,7 @@ fn detection(alarm: &MetricAlarm) -> Option<Duration> {
                 .find_map(|q| q.metric_stat()?.metric()?.namespace())
         })
         .is_some_and(|ns| ns.starts_with("AWS/"));
-    // AWS service metrics are per minute, so their delay is capped at the AWS figure; a
-    // shorter period (custom high-resolution metrics, or an emulator's 10 s AWS metrics)
-    // arrives within about two periods.
-    let delay = if aws_namespace {
-        AWS_METRIC_PUBLISH_DELAY.min(period * 2)
-    } else {
-        period
-    };
+    let delay = AlarmReading::publish_delay(period, aws_namespace);
     Some(AlarmReading::detection(period, needed, delay))
 }
 

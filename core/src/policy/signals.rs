@@ -118,6 +118,19 @@ impl AlarmReading {
     ) -> Duration {
         period.saturating_mul(datapoints_to_alarm.max(1)) + publish_delay
     }
+
+    /// The publish delay [`AlarmReading::detection`] assumes for a metric of `period`: AWS
+    /// service metrics are per minute, so their delay is capped at
+    /// [`AWS_METRIC_PUBLISH_DELAY`]; a shorter period (custom high-resolution metrics, or an
+    /// emulator's 10 s AWS metrics) arrives within about two periods; a custom metric
+    /// within one.
+    pub fn publish_delay(period: Duration, aws_namespace: bool) -> Duration {
+        if aws_namespace {
+            AWS_METRIC_PUBLISH_DELAY.min(period * 2)
+        } else {
+            period
+        }
+    }
 }
 
 /// The delay with which an AWS service metric (Lambda `Errors`, SQS depth) reaches

@@ -17,7 +17,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use floodgate_core::Operation;
 use floodgate_core::clock::Clock;
 use floodgate_core::error::{AwsFault, Error};
-use floodgate_core::policy::{AWS_METRIC_PUBLISH_DELAY, AlarmReading, ProbeOutcome, ProbeTraffic};
+use floodgate_core::policy::{AlarmReading, ProbeOutcome, ProbeTraffic};
 use floodgate_core::ports::{
     AlarmDescription, Alarms, Concurrency, EntryError, EntryResult, EventSourceMappings, Mapping,
     MappingUpdate, OutgoingMessage, QueueAttributes, QueueStatus, Queues, ReceivedMessage,
@@ -327,11 +327,7 @@ impl Alarms for SimPorts {
                     // What the controller's CloudWatch adapter reports from DescribeAlarms
                     // (`breaker/src/aws/cloudwatch.rs`, `detection`): it knows the alarm's
                     // configuration, not the world's delays.
-                    let delay = if aws {
-                        AWS_METRIC_PUBLISH_DELAY.min(period * 2)
-                    } else {
-                        period
-                    };
+                    let delay = AlarmReading::publish_delay(period, aws);
                     AlarmDescription {
                         name: a.name.clone(),
                         state: a.state(),
