@@ -164,6 +164,7 @@ pub struct CircuitWorld {
     ledger: Ledger,
     expired: Vec<u64>,
     depth_metric: MetricKey,
+    age_metric: MetricKey,
     disabled_at: Option<SimTime>,
 }
 
@@ -193,6 +194,12 @@ impl CircuitWorld {
             depth_metric: MetricKey::new(
                 "AWS/SQS",
                 "ApproximateNumberOfMessagesVisible",
+                "QueueName",
+                &parts.names.source,
+            ),
+            age_metric: MetricKey::new(
+                "AWS/SQS",
+                "ApproximateAgeOfOldestMessage",
                 "QueueName",
                 &parts.names.source,
             ),
@@ -465,6 +472,16 @@ impl World {
                 #[allow(clippy::cast_precision_loss)] // depths stay far below 2^52
                 self.metrics
                     .put(&circuit.depth_metric, now, depth.visible as f64);
+                // The oldest non-deleted message, in whole seconds; nothing when no message
+                // counts (`crate::sim::queue`, "ApproximateAgeOfOldestMessage"). LocalStack
+                // does not publish it (`crate::sim::params`, `sqs_age_metric`).
+                if self.profile.sqs_age_metric
+                    && let Some(age) = circuit.source.age_of_oldest(now)
+                {
+                    #[allow(clippy::cast_precision_loss)] // seconds stay far below 2^52
+                    self.metrics
+                        .put(&circuit.age_metric, now, age.as_secs() as f64);
+                }
             }
             for (alarm_index, alarm) in circuit.alarms.iter_mut().enumerate() {
                 for (changed, state) in alarm.evaluate_until(now, &self.metrics) {
