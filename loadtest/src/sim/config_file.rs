@@ -12,8 +12,9 @@
 //! the file.
 //!
 //! The simulated world has the alarms the scenario's `[alarms]` give it (errors, throttles,
-//! depth); an alarm of the file of another kind (`age`, `custom`) is not simulated: it is
-//! left out of the replayed configuration, and said so in the notes.
+//! depth, age: the modules' set, by default); an alarm of the file of another kind
+//! (`custom`), or of a kind the scenario turned off, is not simulated: it is left out of the
+//! replayed configuration, and said so in the notes.
 
 use std::path::Path;
 
@@ -324,13 +325,33 @@ mod tests {
             json!([
                 {"kind": "errors", "name": scenario.alarm_name(1, "errors")},
                 {"kind": "depth", "name": scenario.alarm_name(1, "depth")},
+                {"kind": "age", "name": scenario.alarm_name(1, "age")},
             ])
         );
         assert_eq!(config["account_id"], json!(ACCOUNT));
-        // The age alarms are not simulated, and the notes say so.
+        // Every alarm of the file is simulated, the age alarms too.
+        assert!(replayed.notes.is_empty(), "{:?}", replayed.notes);
+        assert_eq!(
+            config["circuits"][0]["alarms"][3],
+            json!({"kind": "age", "name": scenario.alarm_name(0, "age")})
+        );
+    }
+
+    #[test]
+    fn an_alarm_of_a_kind_the_scenario_turned_off_is_left_out_with_a_note() {
+        let text = SCENARIO.replace("CONFIG", &shipped().display().to_string())
+            + "[alarms]\nage = false\n";
+        let scenario = Scenario::from_toml(&text, Path::new("replay.toml")).expect("valid");
+        let replayed = scenario.replayed.clone().expect("read");
         assert_eq!(replayed.notes.len(), 2, "{:?}", replayed.notes);
         assert!(replayed.notes[0].contains("circuits[0].alarms[3]"));
         assert!(replayed.notes[0].contains("age"));
+        assert_eq!(
+            replayed.config["circuits"][1]["alarms"]
+                .as_array()
+                .map(Vec::len),
+            Some(2)
+        );
     }
 
     #[test]
@@ -397,7 +418,7 @@ mod tests {
         let mut json: Value =
             serde_json::from_str(&std::fs::read_to_string(shipped()).expect("shipped"))
                 .expect("json");
-        json["circuits"][0]["alarms"] = json!([{"kind": "age", "name": "a"}]);
+        json["circuits"][0]["alarms"] = json!([{"kind": "custom", "name": "a"}]);
         let err = scenario(&write(dir.path(), &json), 2).expect_err("nothing to alarm on");
         assert!(
             err.to_string().contains("config_file circuits[0].alarms"),

@@ -13,6 +13,7 @@
 //! | `retention` | 4 days | 4 days | SQS API reference, `SetQueueAttributes` `MessageRetentionPeriod`: default 345,600 s |
 //! | `max_concurrency_bounds` | 2 to 1000 | 2 to 1000 | Lambda API reference, `ScalingConfig.MaximumConcurrency`: minimum 2, maximum 1000 |
 //! | `mapping_update_delay` | 10 s | 1 s | How long an `UpdateEventSourceMapping` takes to take effect (`Enabling`, `Disabling`, `Updating` meanwhile). Not documented by AWS: this model's assumption. LocalStack: its poller shows `Disabled` when the poll under way ends (`esm_worker.py`: `stop()` sets the shutdown event, the loop ends after `poll_events()` returns), and a poll is a receive of at most the 1 s batching window plus the invoke; measured on the short local drill (`loadtest/drills/local-drill-short.toml`, 1 s samples): `Disabled` in the first sample after the controller's call, within 1.05 s (three runs, see BENCHMARKS.md "Simulator calibration") |
+//! | `sqs_age_metric` | published | not published | Whether SQS publishes `ApproximateAgeOfOldestMessage` (the `age` alarm's metric), once a minute with the other `AWS/SQS` metrics. AWS: SQS Developer Guide, "Available CloudWatch metrics for Amazon SQS": "the approximate age of the oldest non-deleted message in the queue" (so messages in flight count too), "reported if the queue contains at least one active message" (no datapoint for an empty queue), and its note: a message received three times or more is left out "until the poison-pill message is consumed successfully" (`crate::sim::queue`, `AGE_RECEIVE_LIMIT`). LocalStack: not published (LocalStack 2026.3, `services/sqs/provider.py`, `CloudwatchPublishWorker.publish_approximate_cloudwatch_metrics`: "TODO ApproximateAgeOfOldestMessage is missing"; it publishes only the visible, not-visible and delayed counts), so under that profile the `age` alarm stays, as on LocalStack, without data: `OK` from its first evaluation (`notBreaching`), never `ALARM` |
 //! | `service_metric_delay` | 60 s | 0 s | How long after its period ends an `AWS/Lambda` or `AWS/SQS` datapoint reaches alarms. AWS documents the 1-minute interval ("Lambda sends metric data to CloudWatch in 1-minute intervals", Lambda Developer Guide, "Using CloudWatch metrics with Lambda") but not the delay; 60 s is this model's assumption. LocalStack: measured, none |
 //! | `provisioned.invokes_per_poller` | 10 | not modelled | Provisioned mode (`ProvisionedPollerConfig`): Lambda Developer Guide, "Configuring scaling behavior for SQS event source mappings", provisioned mode: "each event poller can handle up to 1 MB/s of throughput, up to 10 concurrent invokes, or up to 10 SQS polling API calls per second" (the core's `INVOKES_PER_POLLER`); the mapping's concurrent batches are its pollers × 10. LocalStack: not measured, so a provisioned scenario is refused under that profile |
 //! | `provisioned.scale_up_per_minute` | 1000 | not modelled | concurrent invokes added per minute while messages wait: AWS News Blog, "AWS Lambda enhances event processing with provisioned mode for SQS event-source mapping": "event pollers can auto scale up to 1000 per concurrent executions per minute"; the Developer Guide page above: "3 times faster scaling" than standard mode's 300 |
@@ -48,6 +49,8 @@ pub struct Profile {
     pub max_concurrency_bounds: (u32, u32),
     /// How long an update of a mapping takes to take effect.
     pub mapping_update_delay: Duration,
+    /// Whether SQS publishes `ApproximateAgeOfOldestMessage`.
+    pub sqs_age_metric: bool,
     /// How long after its period ends an AWS service metric's datapoint reaches alarms.
     pub service_metric_delay: Duration,
     /// How long after its period ends a custom metric's datapoint reaches alarms.
@@ -123,6 +126,7 @@ impl Profile {
             retention: Duration::from_hours(96), // 345,600 s
             max_concurrency_bounds: (2, 1000),
             mapping_update_delay: Duration::from_secs(10),
+            sqs_age_metric: true,
             service_metric_delay: Duration::from_mins(1),
             custom_metric_delay: Duration::from_secs(5),
             empty_poll_backoff: None,
@@ -148,6 +152,7 @@ impl Profile {
             idle_batches: 1,
             receive_interval: Duration::from_secs(1),
             mapping_update_delay: Duration::from_secs(1),
+            sqs_age_metric: false,
             service_metric_delay: Duration::ZERO,
             custom_metric_delay: Duration::ZERO,
             empty_poll_backoff: Some(Backoff {

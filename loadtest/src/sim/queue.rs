@@ -12,12 +12,30 @@
 //!
 //! The payload type is the caller's: the queue only moves it between its states, so every
 //! message is in exactly one place at every step (see [`SimQueue::len`]).
+//!
+//! `ApproximateAgeOfOldestMessage` ([`SimQueue::age_of_oldest`]) follows the SQS Developer
+//! Guide, "Available CloudWatch metrics for Amazon SQS": "the approximate age of the oldest
+//! non-deleted message in the queue" (visible, in flight or delayed alike: none is deleted),
+//! "reported if the queue contains at least one active message"; and its note: "After a
+//! message is received three times (or more) and not processed, the message is moved to the
+//! back of the queue and the `ApproximateAgeOfOldestMessage` metric points at the second-oldest
+//! message that hasn't been received more than three times [...] Because a single poison-pill
+//! message (received multiple times but never deleted) can distort this metric, the age of a
+//! poison-pill message isn't included in the metric until the poison-pill message is consumed
+//! successfully". The note says both "three times (or more)" and "more than three times";
+//! this model leaves a message out from its third receive on ([`AGE_RECEIVE_LIMIT`]), which
+//! is also when it can no longer come back into the metric (it is only ever deleted, dead-
+//! lettered or expired after that).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::Duration;
 
 use crate::sim::time::SimTime;
+
+/// From this many receives on, a message no longer counts in `ApproximateAgeOfOldestMessage`
+/// (see the module's documentation).
+pub const AGE_RECEIVE_LIMIT: u32 = 3;
 
 /// A queue's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +141,11 @@ pub struct SimQueue<T> {
     visible: VecDeque<u64>,
     in_flight: BinaryHeap<Reverse<(SimTime, u64)>>,
     delayed: BinaryHeap<Reverse<(SimTime, u64)>>,
+    /// Every message that may still count in `ApproximateAgeOfOldestMessage`, oldest send
+    /// first; one pushed per send, and dropped lazily (when it reaches the top) once it was
+    /// deleted, left the queue, expired or was received [`AGE_RECEIVE_LIMIT`] times: none of
+    /// these is ever undone, so the top, once cleaned, is the oldest message that counts.
+    by_age: BinaryHeap<Reverse<(SimTime, u64)>>,
     in_flight_count: u64,
     next_key: u64,
     now: SimTime,
@@ -137,6 +160,7 @@ impl<T> SimQueue<T> {
             visible: VecDeque::new(),
             in_flight: BinaryHeap::new(),
             delayed: BinaryHeap::new(),
+            by_age: BinaryHeap::new(),
             in_flight_count: 0,
             next_key: 0,
             now: SimTime::ZERO,
@@ -175,6 +199,7 @@ impl<T> SimQueue<T> {
             self.delayed.push(Reverse((now + delay, key)));
             Place::Delayed
         };
+        self.by_age.push(Reverse((now, key)));
         self.entries.insert(
             key,
             Entry {
@@ -196,6 +221,31 @@ impl<T> SimQueue<T> {
             in_flight,
             delayed,
         }
+    }
+
+    /// `ApproximateAgeOfOldestMessage` at `now`: how long ago the oldest message that counts
+    /// (see the module's documentation) was sent; `None` when no message counts (SQS then
+    /// reports nothing). Amortized O(log n) per message over its life, never a scan: each
+    /// message is pushed once and popped at most once.
+    pub fn age_of_oldest(&mut self, now: SimTime) -> Option<Duration> {
+        self.advance(now);
+        let now = self.now;
+        while let Some(&Reverse((sent_at, key))) = self.by_age.peek() {
+            let counts = self.entries.get(&key).is_some_and(|e| {
+                e.receive_count < AGE_RECEIVE_LIMIT && sent_at + self.settings.retention > now
+            });
+            if counts {
+                return Some(now.since(sent_at));
+            }
+            self.by_age.pop();
+        }
+        None
+    }
+
+    /// Entries kept for [`SimQueue::age_of_oldest`], stale ones included (for tests).
+    #[cfg(test)]
+    fn age_entries(&self) -> usize {
+        self.by_age.len()
     }
 
     /// Receives up to `max` messages at `now`, hiding them for the queue's visibility timeout.
@@ -425,6 +475,85 @@ mod tests {
         assert!(q.is_empty());
     }
 
+    #[test]
+    fn the_age_of_the_oldest_message_grows_while_it_waits_and_counts_it_in_flight() {
+        let mut q = queue(None);
+        assert_eq!(
+            q.age_of_oldest(secs(0)),
+            None,
+            "an empty queue reports nothing"
+        );
+        q.send(secs(0), 1, Duration::ZERO);
+        q.send(secs(10), 2, Duration::ZERO);
+        assert_eq!(q.age_of_oldest(secs(100)), Some(Duration::from_secs(100)));
+        // Received, not deleted: still the oldest non-deleted message.
+        let first = q.receive(secs(100), 1).delivered[0].receipt;
+        assert_eq!(q.age_of_oldest(secs(110)), Some(Duration::from_secs(110)));
+        // Deleted: the next one is the oldest.
+        assert_eq!(q.delete(secs(110), first), Some(1));
+        assert_eq!(q.age_of_oldest(secs(110)), Some(Duration::from_secs(100)));
+        // A delayed message counts from its send.
+        let mut q = queue(None);
+        q.send(secs(0), 1, Duration::from_mins(1));
+        assert_eq!(q.age_of_oldest(secs(5)), Some(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn a_message_received_three_times_leaves_the_age_until_it_is_gone() {
+        let mut q = queue(Some(5));
+        q.send(secs(0), 1, Duration::ZERO);
+        // Hidden until 80 s, so that the first message is the only one received before.
+        q.send(secs(20), 2, Duration::from_mins(1));
+        // The first message fails twice: it still counts.
+        q.receive(secs(0), 1);
+        q.receive(secs(31), 1);
+        assert_eq!(q.age_of_oldest(secs(60)), Some(Duration::from_mins(1)));
+        // Its third receive: the metric points at the second-oldest message.
+        let third = q.receive(secs(62), 1);
+        assert_eq!(third.delivered[0].receive_count, 3);
+        assert_eq!(q.age_of_oldest(secs(70)), Some(Duration::from_secs(50)));
+        // Back in the queue, visible again: still left out.
+        assert_eq!(q.depth(secs(93)).visible, 2);
+        assert_eq!(q.age_of_oldest(secs(93)), Some(Duration::from_secs(73)));
+        // Nothing else left: nothing reported, though the poison message is still queued.
+        let rest = q.receive(secs(93), 10);
+        let second = rest
+            .delivered
+            .iter()
+            .find(|d| d.payload == 2)
+            .expect("delivered");
+        q.delete(secs(94), second.receipt);
+        assert_eq!(q.len(), 1);
+        assert_eq!(q.age_of_oldest(secs(94)), None);
+    }
+
+    #[test]
+    fn the_age_is_kept_without_scanning_the_queue() {
+        // A steady stream: each message is pushed once and dropped at most once, so a sample
+        // costs the messages that left since the last one, not the queue's length.
+        let mut q = queue(None);
+        let mut now = secs(0);
+        for round in 0..100u32 {
+            for i in 0..100 {
+                q.send(now, round * 100 + i, Duration::ZERO);
+            }
+            // A backlog of 1,000 messages; the rest are received and deleted.
+            if round >= 10 {
+                for d in q.receive(now, 100).delivered {
+                    q.delete(now, d.receipt);
+                }
+            }
+            now = now + Duration::from_secs(1);
+            let expected = u64::from(round + 1).min(10);
+            assert_eq!(q.age_of_oldest(now), Some(Duration::from_secs(expected)));
+            assert_eq!(q.age_entries(), q.len(), "the deleted ones were dropped");
+            let before = q.age_entries();
+            assert!(q.age_of_oldest(now).is_some());
+            assert_eq!(q.age_entries(), before, "a second sample does no work");
+        }
+        assert_eq!(q.len(), 1000);
+    }
+
     #[derive(Debug, Clone)]
     enum Op {
         Send { delay_s: u8 },
@@ -493,6 +622,17 @@ mod tests {
                 seen.sort_unstable();
                 seen.dedup();
                 proptest::prop_assert_eq!(seen.len(), gone.len(), "a message left twice");
+                // The age kept incrementally is the one a scan of every message gives.
+                let scanned = q
+                    .entries
+                    .values()
+                    .filter(|e| {
+                        e.receive_count < AGE_RECEIVE_LIMIT
+                            && e.sent_at + q.settings.retention > now
+                    })
+                    .map(|e| now.since(e.sent_at))
+                    .max();
+                proptest::prop_assert_eq!(q.age_of_oldest(now), scanned);
             }
         }
     }

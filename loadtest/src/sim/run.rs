@@ -771,6 +771,64 @@ mod tests {
         );
     }
 
+    /// A consumer too slow for its load (two invocations of a second each, 20 msg/s in):
+    /// nothing fails, the backlog only ages.
+    const SLOW: &str = r#"
+        name = "slow"
+        duration = "15m"
+        load = { kind = "constant", rate = 20 }
+        consumer = { maximum_concurrency = 2, batch_size = 1 }
+        downstream = { capacity_per_sec = 100, latency = "1s" }
+        [alarms]
+        depth = false
+    "#;
+
+    #[test]
+    fn the_age_alarm_reaches_the_controller_as_a_metric_alarm_and_throttles() {
+        let scenario = Scenario::from_toml(SLOW, Path::new("slow.toml")).expect("valid");
+        let world = scenario.world(&Profile::aws(), None).expect("a world");
+        let action = AlarmAction {
+            circuit: 0,
+            alarm: 2,
+            state: AlarmState::Alarm,
+            changed: SimTime::from_secs(300),
+            arrives: SimTime::from_secs(300),
+        };
+        let event = alarm_event(&world, &action);
+        assert_eq!(event["alarmData"]["alarmName"], json!("slow-0-age"));
+        assert_eq!(
+            event["alarmData"]["configuration"]["metrics"],
+            json!([{
+                "id": "m1",
+                "metricStat": {
+                    "metric": {
+                        "namespace": "AWS/SQS",
+                        "name": "ApproximateAgeOfOldestMessage",
+                        "dimensions": {"QueueName": scenario.names(0).source},
+                    },
+                    "period": 60,
+                    "stat": "Maximum",
+                },
+                "returnData": true,
+            }])
+        );
+        let floodgate = run(&scenario, &Profile::aws(), "floodgate").expect("runs");
+        let stats = floodgate.controller.as_ref().expect("invocations");
+        assert!(stats.failed.is_empty(), "{stats:#?}");
+        assert_eq!(floodgate.failed_invocations, 0, "{floodgate:#?}");
+        // Backlog class: it throttles the Closed circuit, it does not trip it.
+        assert!(
+            floodgate.phase_log.iter().any(|c| c.to == "throttled"),
+            "{:#?}",
+            floodgate.phase_log
+        );
+        assert!(
+            floodgate.phase_log.iter().all(|c| c.to != "open"),
+            "{:#?}",
+            floodgate.phase_log
+        );
+    }
+
     #[test]
     fn the_same_scenario_and_seed_give_byte_identical_results() {
         let scenario = Scenario::from_toml(OUTAGE, Path::new("outage.toml")).expect("valid");

@@ -269,6 +269,10 @@ pub struct AlarmsSpec {
     /// The source queue's visible messages.
     #[serde(with = "alarm_or_false")]
     pub depth: Option<AlarmSpec>,
+    /// The age of the source queue's oldest message (`ApproximateAgeOfOldestMessage`, in
+    /// seconds).
+    #[serde(with = "alarm_or_false")]
+    pub age: Option<AlarmSpec>,
     /// Where LocalStack's evaluation schedule stands: the first evaluation, after the start
     /// (LocalStack evaluates an alarm from its creation, every `N × period`; AWS aligns
     /// evaluations to the clock and ignores this).
@@ -322,6 +326,7 @@ impl Default for AlarmsSpec {
             errors: Some(spec(50.0, 10.0)),
             throttles: Some(spec(1.0, 0.0)),
             depth: Some(spec(1000.0, 0.0)),
+            age: Some(spec(300.0, 0.0)),
             first_evaluation: Duration::ZERO,
         }
     }
@@ -435,7 +440,7 @@ impl Scenario {
         Ok(())
     }
 
-    /// The kinds of alarm each simulated circuit has (`errors`, `throttles`, `depth`).
+    /// The kinds of alarm each simulated circuit has (`errors`, `throttles`, `depth`, `age`).
     pub fn alarm_kinds(&self) -> Vec<&'static str> {
         self.alarm_specs()
             .into_iter()
@@ -448,6 +453,7 @@ impl Scenario {
             ("errors", self.alarms.errors),
             ("throttles", self.alarms.throttles),
             ("depth", self.alarms.depth),
+            ("age", self.alarms.age),
         ]
         .into_iter()
         .filter_map(|(kind, spec)| spec.map(|s| (kind, s)))
@@ -455,7 +461,9 @@ impl Scenario {
     }
 
     fn alarm_config(kind: &str, spec: &AlarmSpec) -> Result<AlarmConfig> {
-        let statistic = if kind == "depth" {
+        // The modules' statistics (`infra/terraform/main.tf`, `threshold_metrics`): Maximum
+        // for the queue's metrics, Sum for the function's.
+        let statistic = if matches!(kind, "depth" | "age") {
             Statistic::Maximum
         } else {
             Statistic::Sum
@@ -584,6 +592,7 @@ impl Scenario {
             let producer = Producer::new(Schedule::new(&self.load, limit)?, SimTime::ZERO)
                 .stopping(self.load_until);
             let lambda = |name| MetricKey::new("AWS/Lambda", name, "FunctionName", &names.function);
+            let queue = |name| MetricKey::new("AWS/SQS", name, "QueueName", &names.source);
             let mut alarms = Vec::new();
             for (kind, spec) in self.alarm_specs() {
                 let source = match kind {
@@ -594,12 +603,8 @@ impl Scenario {
                         min_invocations: spec.min_invocations,
                     },
                     "throttles" => AlarmSource::Metric(lambda("Throttles")),
-                    _ => AlarmSource::Metric(MetricKey::new(
-                        "AWS/SQS",
-                        "ApproximateNumberOfMessagesVisible",
-                        "QueueName",
-                        &names.source,
-                    )),
+                    "age" => AlarmSource::Metric(queue("ApproximateAgeOfOldestMessage")),
+                    _ => AlarmSource::Metric(queue("ApproximateNumberOfMessagesVisible")),
                 };
                 alarms.push(
                     SimAlarm::new(
@@ -719,7 +724,65 @@ mod tests {
         floodgate_core::ControllerConfig::from_json(&config.to_string())
             .expect("the controller accepts it");
         let world = scenario.world(&Profile::aws(), None).expect("a world");
-        assert_eq!(world.circuits[0].alarms.len(), 3);
+        assert_eq!(world.circuits[0].alarms.len(), 4);
+    }
+
+    #[test]
+    #[allow(clippy::float_cmp)] // thresholds set from literals
+    fn the_age_alarm_is_the_modules_and_can_be_turned_off() {
+        let scenario = Scenario::from_toml(FLOOD, Path::new("flood.toml")).expect("valid");
+        assert_eq!(
+            scenario.alarm_kinds(),
+            vec!["errors", "throttles", "depth", "age"]
+        );
+        // The controller is told its kind.
+        let config = scenario.controller_config();
+        assert_eq!(
+            config["circuits"][0]["alarms"][3],
+            json!({"name": "flood-0-age", "kind": "age"})
+        );
+        // As `infra/terraform/main.tf` and `variables.tf` create it.
+        let world = scenario.world(&Profile::aws(), None).expect("a world");
+        let age = &world.circuits[0].alarms[3];
+        assert_eq!(
+            age.source,
+            AlarmSource::Metric(MetricKey::new(
+                "AWS/SQS",
+                "ApproximateAgeOfOldestMessage",
+                "QueueName",
+                &scenario.names(0).source
+            ))
+        );
+        let c = &age.config;
+        assert_eq!(
+            (
+                c.threshold(),
+                c.period_seconds(),
+                c.evaluation_periods(),
+                c.datapoints_to_alarm()
+            ),
+            (300.0, 60, 3, 2)
+        );
+        assert_eq!(c.statistic(), Statistic::Maximum);
+        assert_eq!(c.treat_missing_data(), TreatMissingData::NotBreaching);
+        assert_eq!(
+            c.comparison(),
+            ComparisonOperator::GreaterThanOrEqualToThreshold
+        );
+        // `age = false` leaves it out; a table sets it.
+        let off = FLOOD.replace(
+            "[floodgate]",
+            "[alarms]\nage = false\ndepth = { threshold = 10 }\n[floodgate]",
+        );
+        let off = Scenario::from_toml(&off, Path::new("off.toml")).expect("valid");
+        assert_eq!(off.alarm_kinds(), vec!["errors", "throttles", "depth"]);
+        let tuned = FLOOD.replace(
+            "[floodgate]",
+            "[alarms]\nage = { threshold = 120, evaluation_periods = 1, datapoints_to_alarm = 1 }\n[floodgate]",
+        );
+        let tuned = Scenario::from_toml(&tuned, Path::new("tuned.toml")).expect("valid");
+        let world = tuned.world(&Profile::aws(), None).expect("a world");
+        assert_eq!(world.circuits[0].alarms[3].config.threshold(), 120.0);
     }
 
     #[test]
@@ -752,6 +815,7 @@ mod tests {
         errors = { threshold = 1, period_secs = 10, evaluation_periods = 1, datapoints_to_alarm = 1, rate = false }
         throttles = false
         depth = false
+        age = false
         first_evaluation = "3s"
     "#;
 

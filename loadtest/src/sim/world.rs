@@ -164,6 +164,7 @@ pub struct CircuitWorld {
     ledger: Ledger,
     expired: Vec<u64>,
     depth_metric: MetricKey,
+    age_metric: MetricKey,
     disabled_at: Option<SimTime>,
 }
 
@@ -193,6 +194,12 @@ impl CircuitWorld {
             depth_metric: MetricKey::new(
                 "AWS/SQS",
                 "ApproximateNumberOfMessagesVisible",
+                "QueueName",
+                &parts.names.source,
+            ),
+            age_metric: MetricKey::new(
+                "AWS/SQS",
+                "ApproximateAgeOfOldestMessage",
                 "QueueName",
                 &parts.names.source,
             ),
@@ -465,6 +472,16 @@ impl World {
                 #[allow(clippy::cast_precision_loss)] // depths stay far below 2^52
                 self.metrics
                     .put(&circuit.depth_metric, now, depth.visible as f64);
+                // The oldest non-deleted message, in whole seconds; nothing when no message
+                // counts (`crate::sim::queue`, "ApproximateAgeOfOldestMessage"). LocalStack
+                // does not publish it (`crate::sim::params`, `sqs_age_metric`).
+                if self.profile.sqs_age_metric
+                    && let Some(age) = circuit.source.age_of_oldest(now)
+                {
+                    #[allow(clippy::cast_precision_loss)] // seconds stay far below 2^52
+                    self.metrics
+                        .put(&circuit.age_metric, now, age.as_secs() as f64);
+                }
             }
             for (alarm_index, alarm) in circuit.alarms.iter_mut().enumerate() {
                 for (changed, state) in alarm.evaluate_until(now, &self.metrics) {
@@ -483,5 +500,79 @@ impl World {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::sim::scenario::Scenario;
+
+    /// Ten messages a second into a queue whose consumer is stopped from the start.
+    const STALLED: &str = r#"
+        name = "stalled"
+        duration = "15m"
+        load = { kind = "constant", rate = 10 }
+        downstream = { capacity_per_sec = 100, latency = "20ms" }
+        [alarms]
+        errors = false
+        throttles = false
+        depth = false
+    "#;
+
+    fn stalled(profile: &Profile) -> World {
+        let scenario = Scenario::from_toml(STALLED, Path::new("stalled.toml")).expect("valid");
+        let mut world = scenario.world(profile, None).expect("a world");
+        world.circuits[0]
+            .consumer
+            .mapping
+            .update(SimTime::ZERO, Some(false), None)
+            .expect("disabled");
+        world
+    }
+
+    #[test]
+    #[allow(clippy::float_cmp)] // thresholds set from literals
+    fn the_age_alarm_fires_when_the_consumer_stalls() {
+        let mut world = stalled(&Profile::aws());
+        let alarm = &world.circuits[0].alarms[0];
+        assert_eq!(alarm.name, "stalled-0-age");
+        assert_eq!(alarm.config.threshold(), 300.0);
+        world.run_until(SimTime::from_secs(15 * 60));
+        // The mapping takes 10 s to show Disabled, so the oldest message left was sent at
+        // about 10 s. One sample a minute: at least 300 s from the sample at the start of
+        // minute 6 on. Minutes 6 and 7 breach (2 of 3), visible a minute after minute 7 ends
+        // (at 9 min): ALARM at that evaluation.
+        let alarm = &world.circuits[0].alarms[0];
+        assert_eq!(
+            alarm.transitions(),
+            &[
+                (SimTime::from_secs(60), AlarmState::Ok),
+                (SimTime::from_secs(9 * 60), AlarmState::Alarm)
+            ]
+        );
+        let actions = world.take_actions();
+        assert_eq!(
+            actions.last().map(|a| (a.alarm, a.state, a.changed)),
+            Some((0, AlarmState::Alarm, SimTime::from_secs(9 * 60)))
+        );
+    }
+
+    #[test]
+    fn localstack_publishes_no_age_so_its_alarm_stays_ok() {
+        let mut world = stalled(&Profile::localstack());
+        world.run_until(SimTime::from_secs(15 * 60));
+        let alarm = &world.circuits[0].alarms[0];
+        assert_eq!(alarm.state(), AlarmState::Ok);
+        assert!(
+            alarm
+                .transitions()
+                .iter()
+                .all(|(_, s)| *s == AlarmState::Ok),
+            "{:?}",
+            alarm.transitions()
+        );
     }
 }
