@@ -394,3 +394,14 @@ proptest! {
         })?;
     }
 }
+
+#[test]
+fn guarded_futures_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let fuse = Fuse::with_clock(config(), Recorder::default(), manual()).unwrap();
+    let batch = event(1);
+    let future = fuse.guard(&batch, None, async {
+        Ok::<_, ()>(SqsBatchResponse::default())
+    });
+    assert_send(&future);
+}
