@@ -119,6 +119,8 @@ struct Entry<T> {
     sent_at: SimTime,
     receive_count: u32,
     place: Place,
+    /// Sent no earlier than every message before it (see `SimQueue::age_cursor`).
+    in_order: bool,
 }
 
 /// Message counts, as `GetQueueAttributes` reports them (exactly: the model has no
@@ -141,11 +143,17 @@ pub struct SimQueue<T> {
     visible: VecDeque<u64>,
     in_flight: BinaryHeap<Reverse<(SimTime, u64)>>,
     delayed: BinaryHeap<Reverse<(SimTime, u64)>>,
-    /// Every message that may still count in `ApproximateAgeOfOldestMessage`, oldest send
-    /// first; one pushed per send, and dropped lazily (when it reaches the top) once it was
-    /// deleted, left the queue, expired or was received [`AGE_RECEIVE_LIMIT`] times: none of
-    /// these is ever undone, so the top, once cleaned, is the oldest message that counts.
-    by_age: BinaryHeap<Reverse<(SimTime, u64)>>,
+    /// For `ApproximateAgeOfOldestMessage`: keys are handed out in send order, so among the
+    /// messages sent in time order (none earlier than one before it) the oldest that counts
+    /// is the lowest key that counts. `age_cursor` is where the search for it starts: every
+    /// key below it was deleted, left the queue, expired or was received
+    /// [`AGE_RECEIVE_LIMIT`] times, none of which is ever undone, so it only moves forward.
+    age_cursor: u64,
+    /// The latest send time so far.
+    latest_send: SimTime,
+    /// Messages sent with an earlier time than one before them (not from the simulator's
+    /// own clock, which never goes back): kept apart, by send time, cleaned lazily.
+    late_sends: BinaryHeap<Reverse<(SimTime, u64)>>,
     in_flight_count: u64,
     next_key: u64,
     now: SimTime,
@@ -160,7 +168,9 @@ impl<T> SimQueue<T> {
             visible: VecDeque::new(),
             in_flight: BinaryHeap::new(),
             delayed: BinaryHeap::new(),
-            by_age: BinaryHeap::new(),
+            age_cursor: 0,
+            latest_send: SimTime::ZERO,
+            late_sends: BinaryHeap::new(),
             in_flight_count: 0,
             next_key: 0,
             now: SimTime::ZERO,
@@ -199,7 +209,12 @@ impl<T> SimQueue<T> {
             self.delayed.push(Reverse((now + delay, key)));
             Place::Delayed
         };
-        self.by_age.push(Reverse((now, key)));
+        let in_order = now >= self.latest_send;
+        if in_order {
+            self.latest_send = now;
+        } else {
+            self.late_sends.push(Reverse((now, key)));
+        }
         self.entries.insert(
             key,
             Entry {
@@ -207,6 +222,7 @@ impl<T> SimQueue<T> {
                 sent_at: now,
                 receive_count: 0,
                 place,
+                in_order,
             },
         );
     }
@@ -225,27 +241,34 @@ impl<T> SimQueue<T> {
 
     /// `ApproximateAgeOfOldestMessage` at `now`: how long ago the oldest message that counts
     /// (see the module's documentation) was sent; `None` when no message counts (SQS then
-    /// reports nothing). Amortized O(log n) per message over its life, never a scan: each
-    /// message is pushed once and popped at most once.
+    /// reports nothing). Never a scan of the queue: each message is looked at once when the
+    /// cursor passes it, so a sample costs the messages that left since the last one, O(1)
+    /// each (messages sent out of time order, which the simulator does not make, O(log n)).
     pub fn age_of_oldest(&mut self, now: SimTime) -> Option<Duration> {
         self.advance(now);
         let now = self.now;
-        while let Some(&Reverse((sent_at, key))) = self.by_age.peek() {
-            let counts = self.entries.get(&key).is_some_and(|e| {
-                e.receive_count < AGE_RECEIVE_LIMIT && sent_at + self.settings.retention > now
-            });
-            if counts {
-                return Some(now.since(sent_at));
+        let retention = self.settings.retention;
+        let counts =
+            |e: &Entry<T>| e.receive_count < AGE_RECEIVE_LIMIT && e.sent_at + retention > now;
+        let mut oldest = None;
+        while self.age_cursor < self.next_key {
+            if let Some(e) = self.entries.get(&self.age_cursor)
+                && e.in_order
+                && counts(e)
+            {
+                oldest = Some(e.sent_at);
+                break;
             }
-            self.by_age.pop();
+            self.age_cursor += 1;
         }
-        None
-    }
-
-    /// Entries kept for [`SimQueue::age_of_oldest`], stale ones included (for tests).
-    #[cfg(test)]
-    fn age_entries(&self) -> usize {
-        self.by_age.len()
+        while let Some(&Reverse((sent_at, key))) = self.late_sends.peek() {
+            if self.entries.get(&key).is_some_and(counts) {
+                oldest = Some(oldest.map_or(sent_at, |o: SimTime| o.min(sent_at)));
+                break;
+            }
+            self.late_sends.pop();
+        }
+        oldest.map(|sent_at| now.since(sent_at))
     }
 
     /// Receives up to `max` messages at `now`, hiding them for the queue's visibility timeout.
@@ -529,10 +552,11 @@ mod tests {
 
     #[test]
     fn the_age_is_kept_without_scanning_the_queue() {
-        // A steady stream: each message is pushed once and dropped at most once, so a sample
-        // costs the messages that left since the last one, not the queue's length.
+        // A steady stream: the cursor passes each message once, so a sample costs the
+        // messages that left since the last one, not the queue's length.
         let mut q = queue(None);
         let mut now = secs(0);
+        let mut deleted = 0;
         for round in 0..100u32 {
             for i in 0..100 {
                 q.send(now, round * 100 + i, Duration::ZERO);
@@ -541,17 +565,30 @@ mod tests {
             if round >= 10 {
                 for d in q.receive(now, 100).delivered {
                     q.delete(now, d.receipt);
+                    deleted += 1;
                 }
             }
             now = now + Duration::from_secs(1);
             let expected = u64::from(round + 1).min(10);
             assert_eq!(q.age_of_oldest(now), Some(Duration::from_secs(expected)));
-            assert_eq!(q.age_entries(), q.len(), "the deleted ones were dropped");
-            let before = q.age_entries();
+            assert_eq!(q.age_cursor, deleted, "at the oldest message left");
             assert!(q.age_of_oldest(now).is_some());
-            assert_eq!(q.age_entries(), before, "a second sample does no work");
+            assert_eq!(q.age_cursor, deleted, "a second sample does no work");
         }
         assert_eq!(q.len(), 1000);
+        assert!(q.late_sends.is_empty());
+    }
+
+    #[test]
+    fn a_message_sent_earlier_than_the_one_before_still_counts() {
+        let mut q = queue(None);
+        q.send(secs(10), 1, Duration::ZERO);
+        q.send(secs(5), 2, Duration::ZERO);
+        assert_eq!(q.age_of_oldest(secs(20)), Some(Duration::from_secs(15)));
+        let got = q.receive(secs(20), 10);
+        let late = got.delivered.iter().find(|d| d.payload == 2).expect("one");
+        q.delete(secs(20), late.receipt);
+        assert_eq!(q.age_of_oldest(secs(20)), Some(Duration::from_secs(10)));
     }
 
     #[derive(Debug, Clone)]
