@@ -52,7 +52,7 @@ fn a_valid_configuration_prints_normalized_with_every_default() {
     let orders = &normalized["circuits"][0];
     assert_eq!(orders["levels"]["probe"], 2);
     assert_eq!(orders["timings"]["open_wait_secs"], 60);
-    assert_eq!(orders["probe_max_error_ratio"], 0.1);
+    assert_eq!(orders["probe_max_error_ratio"], 0.5);
     assert_eq!(normalized["control_plane_rate_per_sec"], 5);
     // The normalized document is itself a valid configuration.
     assert!(check(&normalized.to_string()).status.success());
