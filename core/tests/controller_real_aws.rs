@@ -238,8 +238,8 @@ async fn half_open(h: &Harness) {
     assert_eq!(h.persisted().phase.name(), PhaseName::HalfOpen);
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_probe_without_traffic_is_not_a_pass() {
+/// A half-open circuit whose consumer has had no invocation since.
+async fn half_open_without_traffic() -> Harness {
     let h = Harness::settled().await;
     h.aws().set_function_outcome(
         FUNCTION,
@@ -249,6 +249,12 @@ async fn a_probe_without_traffic_is_not_a_pass() {
         },
     );
     half_open(&h).await;
+    h
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_probe_without_traffic_is_not_a_pass() {
+    let h = half_open_without_traffic().await;
     for now in [900, 2000, 9000] {
         h.tick(at(now)).await;
         assert_eq!(h.persisted().phase.name(), PhaseName::HalfOpen, "at {now}");
@@ -257,15 +263,7 @@ async fn a_probe_without_traffic_is_not_a_pass() {
 
 #[tokio::test(start_paused = true)]
 async fn a_probe_without_traffic_passes_once_nothing_waits_for_the_consumer() {
-    let h = Harness::settled().await;
-    h.aws().set_function_outcome(
-        FUNCTION,
-        ProbeOutcome {
-            invocations: 0,
-            errors: 0,
-        },
-    );
-    half_open(&h).await;
+    let h = half_open_without_traffic().await;
     // Messages in flight still wait for the consumer: no pass.
     h.aws().set_queue(QUEUE_URL, 0, 1);
     h.tick(at(900)).await;

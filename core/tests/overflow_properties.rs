@@ -157,6 +157,27 @@ fn received(
     }
 }
 
+/// The source and the overflow queue, `messages` bodies waiting in the source.
+fn queues_with(messages: usize) -> FakeAws {
+    let aws = FakeAws::new();
+    aws.add_queue(SOURCE);
+    aws.add_queue(OVERFLOW);
+    aws.push_bodies(SOURCE, bodies("m", messages));
+    aws
+}
+
+/// [`job`] over `aws` for up to 1,000 messages, unpaced, `allow` asked before each batch.
+fn transfer_all(aws: &FakeAws, allow: impl AsyncFnMut(u64) -> Result<u64, String>) -> Tally {
+    runtime().block_on(transfer(
+        &Retrying::new(aws, RETRY),
+        &Pacer::unlimited(),
+        &job(),
+        1000,
+        at(0),
+        allow,
+    ))
+}
+
 fn job() -> Transfer {
     Transfer {
         circuit: "orders".into(),
@@ -373,26 +394,17 @@ proptest! {
         messages in 0usize..=60,
         room in 1u64..=12,
     ) {
-        let aws = FakeAws::new();
-        aws.add_queue(SOURCE);
-        aws.add_queue(OVERFLOW);
-        aws.push_bodies(SOURCE, bodies("m", messages));
-        let mut batches = Vec::new();
-        let tally = runtime().block_on(transfer(
-            &Retrying::new(&aws, RETRY),
-            &Pacer::unlimited(),
-            &job(),
-            1000,
-            at(0),
-            async |transferred| {
-                batches.push(transferred);
-                Ok(room)
-            },
-        ));
+        let aws = queues_with(messages);
+        let mut asked_at = Vec::new();
+        let tally = transfer_all(&aws, async |transferred| {
+            asked_at.push(transferred);
+            Ok(room)
+        });
         // Each batch took at most `room` messages (what was transferred grows by at most
-        // that between two asks), and everything went in the end.
-        for pair in batches.windows(2) {
-            prop_assert!(pair[1] - pair[0] <= room, "{batches:?}");
+        // that from one ask to the next, and after the last), and everything went in the end.
+        asked_at.push(tally.transferred);
+        for pair in asked_at.windows(2) {
+            prop_assert!(pair[1] - pair[0] <= room, "{asked_at:?}");
         }
         prop_assert_eq!(tally.transferred, messages as u64);
     }
@@ -402,22 +414,12 @@ proptest! {
         messages in 0usize..=60,
         allowed in 0usize..=5,
     ) {
-        let aws = FakeAws::new();
-        aws.add_queue(SOURCE);
-        aws.add_queue(OVERFLOW);
-        aws.push_bodies(SOURCE, bodies("m", messages));
+        let aws = queues_with(messages);
         let mut asked = 0;
-        let tally = runtime().block_on(transfer(
-            &Retrying::new(&aws, RETRY),
-            &Pacer::unlimited(),
-            &job(),
-            1000,
-            at(0),
-            async |_| {
-                asked += 1;
-                if asked > allowed { Err("stop".to_owned()) } else { Ok(u64::MAX) }
-            },
-        ));
+        let tally = transfer_all(&aws, async |_| {
+            asked += 1;
+            if asked > allowed { Err("stop".to_owned()) } else { Ok(u64::MAX) }
+        });
         // Every batch is asked for first, and runs only if allowed.
         let most = allowed * MAX_BATCH_ENTRIES;
         prop_assert!(tally.received <= most.min(messages) as u64);

@@ -6,6 +6,7 @@
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use floodgate_core::policy::{AlarmState, PhaseName};
 use floodgate_core::protocol::CircuitStatus;
+use floodgate_testkit::localstack::{describe_alarm, to_chrono};
 use floodgate_tests::{ACCOUNT, AlarmSpec, REGION, Rig, RigSpec};
 use serde_json::{Value, json};
 
@@ -73,20 +74,14 @@ async fn deliver_without_effect(rig: &Rig, event: &Value) -> CircuitStatus {
 
 /// When the alarm entered its current state, as `DescribeAlarms` says.
 async fn alarm_since(rig: &Rig, name: &str) -> DateTime<Utc> {
-    let described = rig
-        .aws
-        .cloudwatch
-        .describe_alarms()
-        .alarm_names(name)
-        .send()
+    let alarm = describe_alarm(&rig.aws, name)
         .await
         .expect("DescribeAlarms");
-    let alarm = &described.metric_alarms()[0];
-    let at = alarm
+    alarm
         .state_transitioned_timestamp()
         .or(alarm.state_updated_timestamp())
-        .expect("a state timestamp");
-    DateTime::from_timestamp(at.secs(), at.subsec_nanos()).expect("a valid time")
+        .and_then(to_chrono)
+        .expect("a state timestamp")
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use floodgate_testkit::localstack::{describe_alarm, to_chrono};
 use floodgate_tests::drill::{self, StackPlan};
 use floodgate_tests::{lambda_zip, sdk_config};
 use loadtest::sim::Profile;
@@ -78,20 +79,13 @@ async fn the_controller_opens_sheds_recovers_and_replays_without_losing_a_messag
 /// (`PutMetricAlarm` sets `AlarmConfigurationUpdatedTimestamp` and schedules the alarm).
 async fn alarm_created(stack: &floodgate_testkit::localstack::Stack) -> DateTime<Utc> {
     let name = &stack.alarms.first().expect("the drill's errors alarm").name;
-    let described = stack
-        .aws
-        .cloudwatch
-        .describe_alarms()
-        .alarm_names(name)
-        .send()
+    let alarm = describe_alarm(&stack.aws, name)
         .await
         .expect("DescribeAlarms");
-    let at = described
-        .metric_alarms()
-        .first()
-        .and_then(|a| a.alarm_configuration_updated_timestamp())
-        .expect("the alarm's configuration time");
-    DateTime::from_timestamp(at.secs(), at.subsec_nanos()).expect("a representable time")
+    alarm
+        .alarm_configuration_updated_timestamp()
+        .and_then(to_chrono)
+        .expect("the alarm's configuration time")
 }
 
 /// One step measured on the drill and simulated, in seconds since the flood started.

@@ -443,14 +443,21 @@ fn floods(out: &mut String, report: &DrillReport) {
     out.push_str("</table>");
 }
 
-/// The whole page.
-pub fn render(report: &DrillReport) -> String {
+/// A page's start, up to its `<body>`: `title` (escaped here) and the reports' style, with
+/// `more_style` after it.
+pub(super) fn page_head(title: &str, more_style: &str) -> String {
     let mut out = String::with_capacity(64 * 1024);
     let _ = write!(
         out,
-        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Drill: {}</title><style>{STYLE}</style></head><body>"#,
-        escape(&report.name)
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{}</title><style>{STYLE}{more_style}</style></head><body>"#,
+        escape(title)
     );
+    out
+}
+
+/// The whole page.
+pub fn render(report: &DrillReport) -> String {
+    let mut out = page_head(&format!("Drill: {}", report.name), "");
     let _ = write!(out, "<h1>Drill: {}</h1>", escape(&report.name));
     if !report.description.is_empty() {
         let _ = write!(out, "<p>{}</p>", escape(&report.description));

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::escape;
-use super::html::{STYLE, breaker_color, legend};
+use super::html::{breaker_color, legend, page_head};
 use super::svg::{Band, Scale, Series, Shade, shaded_band_chart, shaded_line_chart};
 use crate::error::Result;
 use crate::sim::report::{SimReport, rows};
@@ -181,11 +181,9 @@ fn phase_section(out: &mut String, r: &StrategyResult, x_max: f64, circuits_max:
 
 /// The page.
 pub fn render(report: &SimReport) -> String {
-    let mut out = String::with_capacity(64 * 1024);
-    let _ = write!(
-        out,
-        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Simulation: {}</title><style>{STYLE}h3 {{ font-size: 14px; margin: 14px 0 2px; }}</style></head><body>"#,
-        escape(&report.scenario)
+    let mut out = page_head(
+        &format!("Simulation: {}", report.scenario),
+        "h3 { font-size: 14px; margin: 14px 0 2px; }",
     );
     let _ = write!(
         out,

@@ -1,7 +1,8 @@
 //! The circuit's CloudWatch alarms: what moves them, and the permission that lets them
 //! invoke the controller.
 
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Statistic};
+use chrono::{DateTime, Utc};
 
 use breaker::aws::fault::AwsCall;
 
@@ -61,6 +62,34 @@ pub struct Watched<'a> {
     pub consumer: &'a str,
     /// The source queue's name: the `QueueName` of [`AlarmSource::SourceDepth`].
     pub queue: &'a str,
+}
+
+/// Metric alarm `name` as `DescribeAlarms` reports it.
+///
+/// # Errors
+/// [`HarnessError::Aws`] when CloudWatch fails; [`HarnessError::Missing`] when it returns
+/// no metric alarm by that name.
+pub async fn describe_alarm(aws: &LocalAws, name: &str) -> Result<MetricAlarm, HarnessError> {
+    let described = aws
+        .cloudwatch
+        .describe_alarms()
+        .alarm_names(name)
+        .send()
+        .await
+        .call("DescribeAlarms")?;
+    described
+        .metric_alarms()
+        .first()
+        .cloned()
+        .ok_or(HarnessError::Missing {
+            call: "DescribeAlarms",
+            field: "MetricAlarms",
+        })
+}
+
+/// An SDK timestamp as a `chrono` time (`None` when it cannot be represented).
+pub fn to_chrono(at: &aws_sdk_cloudwatch::primitives::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(at.secs(), at.subsec_nanos())
 }
 
 /// Creates (or replaces) alarm `name` on what `source` names, about the resources in

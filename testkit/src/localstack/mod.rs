@@ -30,7 +30,7 @@ mod names;
 mod stack;
 mod wait;
 
-pub use alarm::{AlarmSource, AlarmSpec, Watched, put_alarm};
+pub use alarm::{AlarmSource, AlarmSpec, Watched, describe_alarm, put_alarm, to_chrono};
 pub use aws::{
     ACCOUNT, Function, FunctionSpec, Invoked, LocalAws, Mapping, Queue, REGION, Trigger, UNHANDLED,
     endpoint_url, for_localstack, sdk_config,
