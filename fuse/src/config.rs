@@ -246,14 +246,14 @@ impl FuseConfig {
                 value: value.clone(),
                 expected,
             };
+            let seconds = || {
+                value
+                    .parse()
+                    .map(Duration::from_secs)
+                    .map_err(|_| bad("a whole number of seconds"))
+            };
             match name.as_str() {
-                ENV_WINDOW_SECONDS => {
-                    config.window = Duration::from_secs(
-                        value
-                            .parse()
-                            .map_err(|_| bad("a whole number of seconds"))?,
-                    );
-                }
+                ENV_WINDOW_SECONDS => config.window = seconds()?,
                 ENV_MIN_RECORDS => {
                     config.min_records = value.parse().map_err(|_| bad("a whole number"))?;
                 }
@@ -261,26 +261,13 @@ impl FuseConfig {
                     config.max_failure_ratio =
                         value.parse().map_err(|_| bad("a number between 0 and 1"))?;
                 }
-                ENV_COOL_DOWN_SECONDS => {
-                    config.cool_down = Duration::from_secs(
-                        value
-                            .parse()
-                            .map_err(|_| bad("a whole number of seconds"))?,
-                    );
-                }
-                ENV_FAILURE_BACK_OFF_SECONDS => {
-                    config.failure_back_off = Duration::from_secs(
-                        value
-                            .parse()
-                            .map_err(|_| bad("a whole number of seconds"))?,
-                    );
-                }
+                ENV_COOL_DOWN_SECONDS => config.cool_down = seconds()?,
+                ENV_FAILURE_BACK_OFF_SECONDS => config.failure_back_off = seconds()?,
                 ENV_INVOKE_TIMEOUT_MS => {
-                    config.invoke_timeout = Duration::from_millis(
-                        value
-                            .parse()
-                            .map_err(|_| bad("a whole number of milliseconds"))?,
-                    );
+                    config.invoke_timeout = value
+                        .parse()
+                        .map(Duration::from_millis)
+                        .map_err(|_| bad("a whole number of milliseconds"))?;
                 }
                 ENV_EMF => {
                     config.emf = match value.to_ascii_lowercase().as_str() {
