@@ -478,6 +478,19 @@ struct RawResources {
     overflow: Option<RawOverflow>,
 }
 
+/// The field names of one circuit of the configuration: its policy's (`CircuitConfigSpec`)
+/// and its resources' (the mapping, the function, the queues, the alarms, the overflow). The
+/// loader splits a circuit by them; a field of neither is refused.
+pub fn circuit_fields() -> &'static (Vec<String>, Vec<String>) {
+    static FIELDS: std::sync::OnceLock<(Vec<String>, Vec<String>)> = std::sync::OnceLock::new();
+    FIELDS.get_or_init(|| {
+        (
+            schema_fields::<CircuitConfigSpec>(),
+            schema_fields::<RawResources>(),
+        )
+    })
+}
+
 /// The top-level field names of a type's JSON Schema.
 fn schema_fields<T: JsonSchema>() -> Vec<String> {
     schemars::schema_for!(T)
@@ -514,13 +527,7 @@ impl RawCircuit {
         object: serde_json::Map<String, serde_json::Value>,
         path: &str,
     ) -> Result<Self, Error> {
-        static FIELDS: std::sync::OnceLock<(Vec<String>, Vec<String>)> = std::sync::OnceLock::new();
-        let (policy_fields, resource_fields) = FIELDS.get_or_init(|| {
-            (
-                schema_fields::<CircuitConfigSpec>(),
-                schema_fields::<RawResources>(),
-            )
-        });
+        let (policy_fields, resource_fields) = circuit_fields();
         let mut policy = serde_json::Map::new();
         let mut resources = serde_json::Map::new();
         for (key, value) in object {

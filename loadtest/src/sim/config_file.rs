@@ -5,10 +5,9 @@
 //! `CircuitConfigSpec`, declares: name, levels, reserved concurrency, kill switch, actions,
 //! timings, seed, …), its alarms' kinds and its overflow settings; the file's resources (the
 //! mapping's UUID, the function, the queues' URLs, the alarms' names) are replaced by the
-//! simulated circuit's at the same index. The policy's fields are read off the policy type
-//! itself and the resources' off the configuration's published JSON Schema
-//! (`floodgate_core::config::schema`), so a field the controller adds is carried or refused,
-//! never silently dropped. The controller's loader then validates the result as it would
+//! simulated circuit's at the same index. The split is the controller loader's own
+//! (`floodgate_core::config::circuit_fields`), so a field the controller adds is carried or
+//! refused, never silently dropped. The controller's loader then validates the result as it would
 //! the file.
 //!
 //! The simulated world has the alarms the scenario's `[alarms]` give it (errors, throttles,
@@ -18,7 +17,6 @@
 
 use std::path::Path;
 
-use floodgate_core::policy::{CircuitConfigSpec, Levels};
 use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
@@ -43,25 +41,13 @@ pub struct Replayed {
     pub notes: Vec<String>,
 }
 
-/// The fields of the policy type (`CircuitConfigSpec`), as it serializes.
-fn policy_fields() -> Vec<String> {
-    let spec = CircuitConfigSpec::new("policy", Levels::new(2, 2));
-    serde_json::to_value(spec)
-        .ok()
-        .and_then(|v| v.as_object().map(|o| o.keys().cloned().collect()))
+/// The fields of the configuration's top level, from its JSON Schema.
+fn top_fields() -> Vec<String> {
+    floodgate_core::config::schema()
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|o| o.keys().cloned().collect())
         .unwrap_or_default()
-}
-
-/// The fields of the configuration's top level and of one circuit, from its JSON Schema.
-fn schema_fields() -> (Vec<String>, Vec<String>) {
-    let schema = floodgate_core::config::schema();
-    let keys = |v: &Value| -> Vec<String> {
-        v.get("properties")
-            .and_then(Value::as_object)
-            .map(|o| o.keys().cloned().collect())
-            .unwrap_or_default()
-    };
-    (keys(&schema), keys(&schema["$defs"]["RawCircuit"]))
 }
 
 /// Reads `path` (relative paths from the scenario file's directory, `base`) and replays its
@@ -98,8 +84,8 @@ fn invalid(field: impl std::fmt::Display, reason: impl Into<String>) -> Error {
 /// # Errors
 /// As [`load`].
 pub fn replay(file: &Value, scenario: &Scenario) -> Result<Replayed> {
-    let (top_fields, circuit_fields) = schema_fields();
-    let policy = policy_fields();
+    let top_fields = top_fields();
+    let (policy, resources) = floodgate_core::config::circuit_fields();
     let top = file
         .as_object()
         .ok_or_else(|| invalid("(root)", "must be a JSON object"))?;
@@ -140,13 +126,7 @@ pub fn replay(file: &Value, scenario: &Scenario) -> Result<Replayed> {
         .iter()
         .enumerate()
         .map(|(index, circuit)| {
-            replay_circuit(
-                circuit,
-                index,
-                scenario,
-                (&policy, &circuit_fields),
-                &mut notes,
-            )
+            replay_circuit(circuit, index, scenario, (policy, resources), &mut notes)
         })
         .collect::<Result<Vec<_>>>()?;
     config.insert("account_id".to_owned(), json!(ACCOUNT));
@@ -162,7 +142,7 @@ fn replay_circuit(
     circuit: &Value,
     index: usize,
     scenario: &Scenario,
-    (policy, circuit_fields): (&[String], &[String]),
+    (policy, resources): (&[String], &[String]),
     notes: &mut Vec<String>,
 ) -> Result<Value> {
     let at = format!("circuits[{index}]");
@@ -174,8 +154,9 @@ fn replay_circuit(
     for (key, value) in object {
         if policy.contains(key) {
             out.insert(key.clone(), value.clone());
-        } else if !circuit_fields.contains(key) {
-            let mut expected: Vec<&str> = circuit_fields.iter().map(String::as_str).collect();
+        } else if !resources.contains(key) {
+            let mut expected: Vec<&str> =
+                policy.iter().chain(resources).map(String::as_str).collect();
             expected.sort_unstable();
             return Err(invalid(
                 format!("{at}.{key}"),
