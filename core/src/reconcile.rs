@@ -553,7 +553,8 @@ fn persisted_state(
 }
 
 /// Applies `steps` in order, each call under the retry policy; `Ok(false)` when it had to
-/// stop early because the mapping had not settled within the budget.
+/// stop early because the mapping had not settled: before an update, within the budget;
+/// before lowering reserved concurrency, at once (the next invocation lowers it).
 ///
 /// The rule holds for effect, not only for call order: an update that lowers or stops
 /// consumption takes effect seconds later (the mapping reports `Updating` or `Disabling`,

@@ -9,6 +9,7 @@ mod overflow_support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use floodgate_core::policy::AlarmState;
 use floodgate_core::ports::{AttributeValue, OutgoingMessage, QueueAttributes};
 use floodgate_core::protocol::OverflowAction;
 use floodgate_testkit::FakeMessage;
@@ -243,6 +244,42 @@ async fn a_replay_goes_on_as_the_consumer_makes_room_and_never_fills_the_source_
     assert!(h.aws().all_messages(OVERFLOW).is_empty());
     let deepest = consumer.await.expect("the consumer ran");
     assert!(deepest <= CEILING_COUNT, "the source held {deepest}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replay_waiting_at_the_ceiling_still_ends_within_seconds_of_a_trip() {
+    let h = Arc::new(Harness::settled().await);
+    h.aws().push_bodies(SOURCE, bodies("backlog", 15));
+    park(h.aws(), &bodies("parked", 30));
+    // Room for 5, then nobody consumes: the replay waits at the ceiling; 3 s in, the errors
+    // alarm fires.
+    let alarm = {
+        let h = Arc::clone(&h);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            h.aws()
+                .set_alarm(ERRORS, AlarmState::Alarm, at(REPLAY_AFTER_SECS + 3));
+        })
+    };
+    let started = tokio::time::Instant::now();
+
+    let response = h.tick(at(REPLAY_AFTER_SECS)).await;
+
+    alarm.await.expect("the alarm fired");
+    let overflow = report(&response);
+    assert_eq!(overflow.replayed, 5, "{overflow:?}");
+    assert!(
+        overflow
+            .stopped
+            .as_deref()
+            .is_some_and(|s| s.contains("in ALARM")),
+        "{overflow:?}"
+    );
+    assert!(
+        started.elapsed() <= Duration::from_secs(5),
+        "ended {:?} after the start, not at the end of its budget",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -193,40 +193,30 @@ pub async fn run<P: Ports>(
     };
     // Only a replay watches the alarms (a move happens because the circuit is tripped) and
     // the source's room below its ceiling.
-    let mut watch = (direction == Direction::Replay).then(|| {
-        (
-            AlarmWatch::new(ctx.ports, circuit.alarm_names()),
-            SourceRoom::new(
-                ctx.ports,
-                source_url,
-                config.ceiling(),
-                source.map_or(0, |q| q.visible),
-            ),
-        )
-    });
     let budget = match direction {
         Direction::Move => budget,
         Direction::Replay => budget.for_replay(),
     };
+    let mut guard = (direction == Direction::Replay).then(|| ReplayGuard {
+        alarms: AlarmWatch::new(ctx.ports, circuit.alarm_names()),
+        room: SourceRoom::new(
+            ctx.ports,
+            source_url,
+            config.ceiling(),
+            source.map_or(0, |q| q.visible),
+        ),
+        budget,
+    });
     let tally = transfer(
         ctx.ports,
         &pacer,
         &job,
         plan.count(),
         now,
-        async |transferred| {
-            if budget.remaining(ctx.ports).is_zero() {
-                return Err("the invocation's time budget is used up".to_owned());
-            }
-            match &mut watch {
-                Some((alarms, room)) => {
-                    if let Some(reason) = alarms.tripped().await {
-                        return Err(reason);
-                    }
-                    room.wait_for_room(transferred, budget).await
-                }
-                None => Ok(u64::MAX),
-            }
+        async |transferred| match &mut guard {
+            Some(guard) => guard.allow(transferred).await,
+            None if budget.remaining(ctx.ports).is_zero() => Err(BUDGET_USED.to_owned()),
+            None => Ok(u64::MAX),
         },
     )
     .await;
@@ -417,38 +407,69 @@ impl<'a, Q: Queues + Clock + ?Sized> SourceRoom<'a, Q> {
         }
     }
 
-    /// How many messages may go now, `transferred` having gone so far: at least one, once
-    /// the consumer has made room, waiting for it (re-reading the depth every
-    /// [`REPLAY_RECHECK`]) while `budget` lasts; `Err` when the budget ends first or the
-    /// depth cannot be read (a replay that cannot see the source does not go on blind).
-    async fn wait_for_room(&mut self, transferred: u64, budget: Budget) -> Result<u64, String> {
+    /// The room left below the ceiling, `transferred` having gone so far; the depth is read
+    /// again when [`REPLAY_RECHECK`] has passed since the last reading. `Err` when it cannot
+    /// be read: a replay that cannot see the source does not go on blind.
+    async fn room(&mut self, transferred: u64) -> Result<u64, String> {
+        let now = self.queues.monotonic();
+        if now.saturating_sub(self.last) >= REPLAY_RECHECK {
+            self.last = now;
+            let depth = self
+                .queues
+                .queue_depth(self.url)
+                .await
+                .map_err(|error| format!("source depth unreadable: {error}"))?;
+            self.visible = depth.visible;
+            self.transferred_at_read = transferred;
+        }
+        let queued = self
+            .visible
+            .saturating_add(transferred.saturating_sub(self.transferred_at_read));
+        Ok(self.ceiling.saturating_sub(queued))
+    }
+
+    /// How long until the depth is read again.
+    fn next_reading_in(&self) -> Duration {
+        REPLAY_RECHECK.saturating_sub(self.queues.monotonic().saturating_sub(self.last))
+    }
+}
+
+/// Why a transfer ends when its time is up.
+const BUDGET_USED: &str = "the invocation's time budget is used up";
+
+/// What a replay checks before each batch: its budget, the circuit's alarms and the
+/// source's room.
+struct ReplayGuard<'a, P: ?Sized> {
+    alarms: AlarmWatch<'a, P>,
+    room: SourceRoom<'a, P>,
+    budget: Budget,
+}
+
+impl<P: Alarms + Queues + Clock + ?Sized> ReplayGuard<'_, P> {
+    /// How many messages may go next, `transferred` having gone so far: at least one, once
+    /// the consumer has made room. While the source holds its ceiling it waits, reading the
+    /// alarms and the depth every [`REPLAY_RECHECK`] (a trip still ends the replay within
+    /// about a second); `Err` with the reason when the replay must end.
+    async fn allow(&mut self, transferred: u64) -> Result<u64, String> {
         loop {
-            let now = self.queues.monotonic();
-            if now.saturating_sub(self.last) >= REPLAY_RECHECK {
-                self.last = now;
-                match self.queues.queue_depth(self.url).await {
-                    Ok(depth) => {
-                        self.visible = depth.visible;
-                        self.transferred_at_read = transferred;
-                    }
-                    Err(error) => return Err(format!("source depth unreadable: {error}")),
-                }
+            if self.budget.remaining(self.room.queues).is_zero() {
+                return Err(BUDGET_USED.to_owned());
             }
-            let queued = self
-                .visible
-                .saturating_add(transferred.saturating_sub(self.transferred_at_read));
-            let room = self.ceiling.saturating_sub(queued);
+            if let Some(reason) = self.alarms.tripped().await {
+                return Err(reason);
+            }
+            let room = self.room.room(transferred).await?;
             if room > 0 {
                 return Ok(room);
             }
-            let wait = REPLAY_RECHECK.saturating_sub(now.saturating_sub(self.last));
-            if budget.remaining(self.queues) <= wait {
+            let wait = self.room.next_reading_in();
+            if self.budget.remaining(self.room.queues) <= wait {
                 return Err(format!(
                     "the source holds its ceiling ({}) and the budget ends before the consumer makes room",
-                    self.ceiling
+                    self.room.ceiling
                 ));
             }
-            self.queues.sleep(wait).await;
+            self.room.queues.sleep(wait).await;
         }
     }
 }
