@@ -508,7 +508,9 @@ async fn probe_reading<P: Ports>(
 
 /// Whether the circuit's source (`source`, as observed) holds no message, visible or in
 /// flight, and its overflow queue (if it has one) none visible or in flight either. Unknown
-/// counts as something waiting.
+/// counts as something waiting. SQS's counts are approximate (`ApproximateNumberOf*`, "the
+/// approximate number", SQS API Reference, `GetQueueAttributes`): a momentary false zero can
+/// only pass a probe early, and failing traffic then trips the circuit again.
 async fn nothing_waits<P: Ports>(
     ctx: Context<'_, P>,
     circuit: &Circuit,

@@ -165,8 +165,10 @@ pub fn run(scenario: &Scenario, profile: &Profile, strategy: &str) -> Result<Str
         };
         // One invocation at a time (the controller's reserved concurrency is 1), in the order
         // they arrived: a tick due before an alarm action runs first, so a controller busy
-        // with alarm actions still gets every minute's tick, late, as Lambda's asynchronous
-        // queue would deliver it.
+        // with alarm actions still gets every minute's tick, late. Lambda queues asynchronous
+        // events a function has no concurrency for and retries them ("How Lambda handles
+        // errors and retries with asynchronous invocation"); it documents no order, so
+        // arrival order is this model's assumption.
         for action in actions {
             while next_tick <= action.arrives && next_tick < end {
                 driver.on_tick(&world);
